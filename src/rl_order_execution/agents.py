@@ -1,0 +1,191 @@
+"""Double DQN: the Q-network, a preallocated replay buffer, the target and the update."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def resolve_device(device: str) -> torch.device:
+    """`auto` picks CUDA when present; asking for CUDA without it is a user error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available (use cpu or auto)")
+    return torch.device(device)
+
+
+class QNetwork(nn.Module):
+    """MLP: observation (B, obs_dim) -> Q-values (B, n_actions)."""
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: list[int]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = obs_dim
+        for h in hidden_sizes:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, n_actions))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(obs)
+        return out
+
+
+class Batch(NamedTuple):
+    obs: torch.Tensor  # (B, obs_dim)
+    actions: torch.Tensor  # (B,) int64
+    rewards: torch.Tensor  # (B,)
+    next_obs: torch.Tensor  # (B, obs_dim)
+    terminated: torch.Tensor  # (B,) 1.0 where the episode ended: no bootstrap
+
+
+class ReplayBuffer:
+    """Circular buffer of preallocated numpy arrays; adds whole vectorised steps at once."""
+
+    def __init__(self, capacity: int, obs_dim: int, device: torch.device) -> None:
+        self.capacity = capacity
+        self.device = device
+        self.obs = np.zeros((capacity, obs_dim), dtype=np.float32)
+        self.next_obs = np.zeros((capacity, obs_dim), dtype=np.float32)
+        self.actions = np.zeros(capacity, dtype=np.int64)
+        self.rewards = np.zeros(capacity, dtype=np.float32)
+        self.terminated = np.zeros(capacity, dtype=np.float32)
+        self.pos = 0
+        self.size = 0
+
+    def add(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray,
+    ) -> None:
+        n = len(actions)
+        if n > self.capacity:  # keep only the newest rows
+            obs, actions, rewards, next_obs, terminated = (
+                x[-self.capacity :] for x in (obs, actions, rewards, next_obs, terminated)
+            )
+            n = self.capacity
+        idx = (self.pos + np.arange(n)) % self.capacity
+        self.obs[idx] = obs
+        self.actions[idx] = actions
+        self.rewards[idx] = rewards
+        self.next_obs[idx] = next_obs
+        self.terminated[idx] = terminated
+        self.pos = int((self.pos + n) % self.capacity)
+        self.size = min(self.size + n, self.capacity)
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
+        idx = rng.integers(0, self.size, size=batch_size)
+
+        def t(x: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(x[idx]).to(self.device)
+
+        return Batch(
+            t(self.obs), t(self.actions), t(self.rewards), t(self.next_obs), t(self.terminated)
+        )
+
+
+def double_dqn_target(
+    next_q_online: torch.Tensor,
+    next_q_target: torch.Tensor,
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
+    """y = r + gamma * (1 - done) * Q_target(s', argmax_a Q_online(s', a)).
+
+    next_q_online, next_q_target: (B, A) Q-values of the next states; returns (B,).
+    """
+    next_actions = next_q_online.argmax(dim=1, keepdim=True)  # (B, 1): the online net picks
+    next_q = next_q_target.gather(1, next_actions).squeeze(1)  # (B,): the target net scores
+    return rewards + gamma * (1.0 - terminated) * next_q
+
+
+def vanilla_dqn_target(
+    next_q_target: torch.Tensor, rewards: torch.Tensor, terminated: torch.Tensor, gamma: float
+) -> torch.Tensor:
+    """The plain DQN target r + gamma * max_a Q_target(s', a), kept for comparison in tests."""
+    return rewards + gamma * (1.0 - terminated) * next_q_target.max(dim=1).values
+
+
+class DQNAgent:
+    """Online and target networks, Adam, Huber loss, gradient clipping, epsilon-greedy acting."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        n_actions: int,
+        hidden_sizes: list[int],
+        lr: float,
+        gamma: float,
+        grad_clip: float,
+        device: torch.device,
+        seed: int,
+    ) -> None:
+        self.n_actions = n_actions
+        self.gamma = gamma
+        self.grad_clip = grad_clip
+        self.device = device
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.online = QNetwork(obs_dim, n_actions, hidden_sizes).to(device)
+        self.target = QNetwork(obs_dim, n_actions, hidden_sizes).to(device)
+        self.target.load_state_dict(self.online.state_dict())
+        self.target.requires_grad_(False)
+        # fused Adam: one kernel for all parameters, on CPU as on CUDA
+        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=lr, fused=True)
+
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            q = self.online(torch.from_numpy(obs).to(self.device))
+        return q.cpu().numpy()
+
+    def greedy(self, obs: np.ndarray) -> np.ndarray:
+        return self.q_values(obs).argmax(axis=1)
+
+    def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+        """Epsilon-greedy over a batch; the rng is consumed the same way whatever epsilon is."""
+        explore = rng.random(len(obs)) < epsilon
+        random_actions = rng.integers(0, self.n_actions, size=len(obs))
+        return np.where(explore, random_actions, self.greedy(obs))
+
+    def update(self, batch: Batch) -> tuple[float, float]:
+        """One gradient step; returns (loss, mean Q of the taken actions)."""
+        size = len(batch.actions)
+        q_all = self.online(torch.cat([batch.obs, batch.next_obs]))  # one pass: (2B, A)
+        q = q_all[:size].gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+        with torch.no_grad():
+            y = double_dqn_target(
+                q_all[size:],
+                self.target(batch.next_obs),
+                batch.rewards,
+                batch.terminated,
+                self.gamma,
+            )
+        loss = nn.functional.smooth_l1_loss(q, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        nn.utils.clip_grad_norm_(self.online.parameters(), self.grad_clip, foreach=True)
+        self.optimizer.step()
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise FloatingPointError("training diverged: the TD loss is not finite")
+        return loss_value, float(q.detach().mean())
+
+    def sync_target(self) -> None:
+        self.target.load_state_dict(self.online.state_dict())
+
+    def weights(self) -> dict[str, Any]:
+        return {k: v.detach().cpu().clone() for k, v in self.online.state_dict().items()}
+
+    def load_weights(self, weights: dict[str, Any]) -> None:
+        self.online.load_state_dict(weights)
+        self.sync_target()

@@ -1,0 +1,411 @@
+"""Validated settings: one object, built once at the CLI boundary and passed down explicitly.
+
+Sources, highest precedence first: explicit overrides (CLI flags), ``RL_*`` environment variables
+(nested with ``__``, e.g. ``RL_SIMULATION__RISK_AVERSION=0.5``), ``config/best_params.yaml``,
+``config/config.yaml`` (or ``--config FILE``), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_PATH = Path("config/config.yaml")
+DEFAULT_BEST_PARAMS_PATH = Path("config/best_params.yaml")
+ENV_PREFIX = "RL_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SimulationSettings(_Section):
+    """The market (MODEL.md, "Parameters")."""
+
+    total_shares: float = Field(1000.0, gt=0, description="Q: shares to sell over the episode.")
+    time_horizon: int = Field(50, ge=1, le=10_000, description="N: decision steps per episode.")
+    start_price: float = Field(100.0, gt=0, description="P0: arrival (decision) price in $.")
+    volatility: float = Field(
+        0.002, ge=0, lt=0.5, description="sigma: volatility per step, relative to the price."
+    )
+    drift: float = Field(0.0, gt=-0.1, lt=0.1, description="mu: GBM drift per step, relative.")
+    liquidity_param: float = Field(
+        0.01, ge=0, description="alpha: permanent impact, $ per share sold."
+    )
+    temp_impact_param: float = Field(
+        0.05, gt=0, description="beta: temporary impact, $ per share per share sold in the step."
+    )
+    risk_aversion: float = Field(
+        0.1, ge=0, description="lambda: inventory penalty coefficient, $ per share held per step."
+    )
+    action_multipliers: list[float] = Field(
+        default_factory=lambda: [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0],
+        min_length=2,
+        max_length=64,
+        description="Discrete speeds, multiples of the TWAP rate (see rate_basis).",
+    )
+    rate_basis: Literal["remaining", "initial"] = Field(
+        "remaining",
+        description="TWAP rate the multipliers scale: remaining = q_k/(N-k), initial = Q/N.",
+    )
+    price_model: Literal["gbm", "ou"] = Field(
+        "gbm", description="Mid-price dynamics: gbm (geometric Brownian) or ou (mean-reverting)."
+    )
+    mean_reversion: float = Field(
+        math.log(2) / 10,
+        gt=0,
+        le=5,
+        description="kappa: OU reversion speed per step (default: half-life 10 steps).",
+    )
+    lot_size: float = Field(
+        0.0, ge=0, description="Round trades down to multiples of this size; 0 = no rounding."
+    )
+    seed: int = Field(42, ge=0, description="Master seed for training (env, agent, validation).")
+
+    @field_validator("action_multipliers")
+    @classmethod
+    def _check_multipliers(cls, value: list[float]) -> list[float]:
+        if any(not math.isfinite(m) or m < 0 for m in value):
+            raise ValueError("every multiplier must be a finite number >= 0")
+        if len(set(value)) != len(value):
+            raise ValueError("multipliers must be distinct")
+        if max(value) <= 0:
+            raise ValueError("at least one multiplier must be > 0")
+        return value
+
+    @model_validator(mode="after")
+    def _check_market(self) -> SimulationSettings:
+        if self.temp_impact_param <= self.liquidity_param / 2:
+            raise ValueError(
+                "temp_impact_param must exceed liquidity_param / 2 "
+                "(otherwise the expected cost is not convex in the schedule)"
+            )
+        worst = (
+            self.start_price - (self.liquidity_param + self.temp_impact_param) * self.total_shares
+        )
+        if worst <= 0:
+            raise ValueError(
+                "impact would drive the price to zero or below: need start_price > "
+                "(liquidity_param + temp_impact_param) * total_shares "
+                f"({self.start_price} <= {self.start_price - worst:g})"
+            )
+        if self.lot_size >= self.total_shares:
+            raise ValueError("lot_size must be smaller than total_shares")
+        return self
+
+    @property
+    def notional(self) -> float:
+        """Arrival notional Q * P0 in $; bps are relative to it."""
+        return self.total_shares * self.start_price
+
+
+class RLSettings(_Section):
+    """The Double-DQN agent and its training loop."""
+
+    episodes: int = Field(3000, ge=1, description="Training episodes (summed over parallel envs).")
+    gamma: float = Field(
+        1.0, gt=0, le=1, description="Discount; 1 optimises the undiscounted cost (finite horizon)."
+    )
+    lr: float = Field(1e-3, gt=0, lt=1, description="Adam learning rate.")
+    batch_size: int = Field(256, ge=1, le=65_536, description="Replay minibatch size.")
+    epsilon_start: float = Field(1.0, ge=0, le=1, description="Initial exploration rate.")
+    epsilon_end: float = Field(0.02, ge=0, le=1, description="Final exploration rate.")
+    epsilon_decay: float = Field(
+        0.998, gt=0, le=1, description="Multiplicative epsilon decay per training episode."
+    )
+    target_update: int = Field(
+        250, ge=1, description="Gradient updates between hard target-network copies."
+    )
+    memory_size: int = Field(100_000, ge=1, description="Replay buffer capacity (transitions).")
+    hidden_sizes: list[int] = Field(
+        default_factory=lambda: [64, 64],
+        min_length=1,
+        max_length=8,
+        description="Hidden layer widths of the Q-network MLP.",
+    )
+    n_envs: int = Field(
+        32, ge=1, le=65_536, description="Episodes collected in lockstep (vectorised env)."
+    )
+    updates_per_step: float = Field(
+        1.0,
+        gt=0,
+        le=64,
+        description="Replay ratio: gradient updates per vectorised env step (fractions allowed).",
+    )
+    learning_starts: int = Field(
+        2000, ge=0, description="Transitions collected before the first gradient update."
+    )
+    grad_clip: float = Field(10.0, gt=0, description="Max global gradient norm.")
+    reward_scale: float = Field(
+        0.1, gt=0, description="Rewards (bps) are multiplied by this inside the learner only."
+    )
+    reward_shaping: bool = Field(
+        True,
+        description="Learner-side potential shaping by the TWAP value (optimal policy unchanged).",
+    )
+    eval_interval: int = Field(
+        100, ge=1, description="Training episodes between greedy validation evaluations."
+    )
+    validation_episodes: int = Field(
+        1000, ge=1, description="Shared-shock validation episodes (own seed, not the test set)."
+    )
+    keep_best: bool = Field(
+        True, description="Keep the weights with the best validation cost, not the last ones."
+    )
+    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Torch device.")
+
+    @field_validator("hidden_sizes")
+    @classmethod
+    def _check_hidden(cls, value: list[int]) -> list[int]:
+        if any(h < 1 or h > 4096 for h in value):
+            raise ValueError("every hidden size must be between 1 and 4096")
+        return value
+
+    @model_validator(mode="after")
+    def _check_epsilon(self) -> RLSettings:
+        if self.epsilon_end > self.epsilon_start:
+            raise ValueError("epsilon_end must be <= epsilon_start")
+        if self.batch_size > self.memory_size:
+            raise ValueError("batch_size must be <= memory_size")
+        return self
+
+
+class EvaluationSettings(_Section):
+    """The final test: every strategy on the same shared-shock episodes."""
+
+    episodes: int = Field(1000, ge=2, le=1_000_000, description="Test episodes.")
+    seed: int = Field(
+        20240601, ge=0, description="Seed of the test shocks (shared by all strategies and runs)."
+    )
+
+
+class OptimizationSettings(_Section):
+    """Hyperparameter search (Optuna)."""
+
+    study_name: str = Field("rl-order-execution", min_length=1, description="Optuna study name.")
+    n_trials: int = Field(50, ge=1, description="Trials to run.")
+    tuning_episodes: int = Field(1500, ge=1, description="Training episodes per trial.")
+    lr_min: float = Field(1e-4, gt=0, description="Lower bound of the learning-rate search.")
+    lr_max: float = Field(3e-3, gt=0, description="Upper bound of the learning-rate search.")
+    batch_sizes: list[int] = Field(
+        default_factory=lambda: [64, 128, 256, 512],
+        min_length=1,
+        description="Candidate minibatch sizes.",
+    )
+    gamma_min: float = Field(0.95, gt=0, le=1, description="Lower bound of the discount search.")
+    gamma_max: float = Field(1.0, gt=0, le=1, description="Upper bound of the discount search.")
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> OptimizationSettings:
+        if self.lr_min > self.lr_max:
+            raise ValueError("lr_min must be <= lr_max")
+        if self.gamma_min > self.gamma_max:
+            raise ValueError("gamma_min must be <= gamma_max")
+        if any(b < 1 for b in self.batch_sizes):
+            raise ValueError("batch sizes must be >= 1")
+        return self
+
+
+class LoggingSettings(_Section):
+    """Console, TensorBoard and output locations."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    tensorboard: bool = Field(
+        True, description="Write TensorBoard event files into the run folder."
+    )
+    progress: bool = Field(True, description="Show Rich progress bars.")
+    output_root: Path = Field(Path("output/runs"), description="Folder that holds run folders.")
+    log_interval: int = Field(
+        10, ge=1, description="Vectorised steps between TensorBoard scalar writes of the loss."
+    )
+
+
+class Settings(BaseSettings):
+    """All settings of a run."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+        nested_model_default_partial_update=True,
+    )
+
+    simulation: SimulationSettings = Field(default_factory=SimulationSettings)  # type: ignore[arg-type]
+    rl: RLSettings = Field(default_factory=RLSettings)  # type: ignore[arg-type]
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)  # type: ignore[arg-type]
+    optimization: OptimizationSettings = Field(default_factory=OptimizationSettings)  # type: ignore[arg-type]
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)  # type: ignore[arg-type]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Files are added by `load_settings`, which knows their paths; plain Settings() = env + init.
+        return init_settings, env_settings
+
+
+class SettingsError(ValueError):
+    """A user mistake in settings, files or flags: shown as one clear message, exit code 2."""
+
+
+def _yaml_source(path: Path) -> YamlConfigSettingsSource:
+    return YamlConfigSettingsSource(Settings, yaml_file=path)
+
+
+def _check_yaml_file(path: Path) -> None:
+    """Fail clearly on a malformed file instead of a YAML traceback deep in pydantic-settings."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise SettingsError(f"{path}: not valid YAML{where}") from exc
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read ({exc.strerror})") from exc
+    if data is not None and not isinstance(data, dict):
+        raise SettingsError(
+            f"{path}: top level must be a mapping of sections, got {type(data).__name__}"
+        )
+
+
+class _Sources:
+    """The ordered sources of one load, kept so `config show` can say where each value came from."""
+
+    def __init__(
+        self, overrides: Mapping[str, Any], config_path: Path | None, best_params_path: Path | None
+    ) -> None:
+        self.files: list[tuple[str, Path]] = []
+        if best_params_path is not None and best_params_path.exists():
+            self.files.append((f"best-params ({best_params_path})", best_params_path))
+        if config_path is not None and config_path.exists():
+            self.files.append((f"config ({config_path})", config_path))
+        for _, path in self.files:
+            _check_yaml_file(path)
+        self.overrides = dict(overrides)
+
+    def ordered(
+        self, init: PydanticBaseSettingsSource, env: PydanticBaseSettingsSource
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init, env, *(_yaml_source(path) for _, path in self.files))
+
+    def named_values(self) -> list[tuple[str, dict[str, Any]]]:
+        env = dict(_env_values())
+        named = [("cli", _nest(self.overrides)), ("env", env)]
+        named += [(name, _yaml_source(path)()) for name, path in self.files]
+        return named
+
+
+def _env_values() -> dict[str, Any]:
+    from pydantic_settings import EnvSettingsSource
+
+    return EnvSettingsSource(
+        Settings, env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False
+    )()
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """{'rl.episodes': 5} -> {'rl': {'episodes': 5}}."""
+    nested: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        node = nested
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def _leaves(tree: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from _leaves(value, f"{path}.")
+        else:
+            yield path, value
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """One line per problem: `setting simulation.total_shares: must be > 0 (got -5)`."""
+    lines = []
+    for item in error.errors():
+        loc = ".".join(str(p) for p in item["loc"]) or "settings"
+        msg = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            msg = "unknown setting (check the spelling)"
+        got = item.get("input")
+        shown = "" if isinstance(got, dict | type(None)) else f" (got {got!r})"
+        lines.append(f"setting {loc}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    config_path: Path | None = DEFAULT_CONFIG_PATH,
+    best_params_path: Path | None = DEFAULT_BEST_PARAMS_PATH,
+    require_config: bool = False,
+) -> tuple[Settings, list[tuple[str, str]]]:
+    """Build the effective settings; returns them and the sources that applied (name, kind).
+
+    `overrides` uses dotted keys (`{"rl.episodes": 100}`). Raises SettingsError on any user mistake.
+    """
+    if require_config and config_path is not None and not config_path.is_file():
+        raise SettingsError(f"config file {config_path} does not exist")
+    sources = _Sources(overrides or {}, config_path, best_params_path)
+
+    class _Loaded(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return sources.ordered(init_settings, env_settings)
+
+    try:
+        loaded = _Loaded(**_nest(sources.overrides))
+        settings = Settings.model_validate(loaded.model_dump())
+    except ValidationError as exc:
+        raise SettingsError(format_validation_error(exc)) from exc
+    except (ValueError, TypeError) as exc:  # e.g. an env var that is not valid JSON for a list
+        raise SettingsError(f"settings: {exc}") from exc
+    applied = [(name, "file") for name, _ in sources.files]
+    return settings, applied
+
+
+def value_sources(
+    overrides: Mapping[str, Any] | None = None,
+    config_path: Path | None = DEFAULT_CONFIG_PATH,
+    best_params_path: Path | None = DEFAULT_BEST_PARAMS_PATH,
+) -> dict[str, str]:
+    """Map each dotted setting to the name of the source that set it ('default' if none)."""
+    sources = _Sources(overrides or {}, config_path, best_params_path)
+    origin: dict[str, str] = {}
+    for name, values in reversed(sources.named_values()):  # lowest first, higher ones overwrite
+        for path, _ in _leaves(values):
+            origin[path] = name
+    return origin
+
+
+def flatten(settings: Settings) -> dict[str, Any]:
+    """Dotted key -> JSON-friendly value, for tables and metrics.json."""
+    return dict(_leaves(settings.model_dump(mode="json")))
