@@ -216,9 +216,9 @@ def checkpoint_payload(result: TrainResult, settings: Settings) -> dict[str, Any
         "settings": settings.model_dump(mode="json"),
         "seed": settings.simulation.seed,
         "versions": {
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "gymnasium": gymnasium.__version__,
+            "torch": str(torch.__version__),
+            "numpy": str(np.__version__),
+            "gymnasium": str(gymnasium.__version__),
         },
         "training": {
             "episodes": result.episodes,

@@ -1,0 +1,3 @@
+from rl_order_execution.cli import main
+
+main()

@@ -1,0 +1,197 @@
+"""`rl-exec`: Typer commands parse options, build the Settings once, and call one library function."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import torch
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rl_order_execution.settings import (
+    DEFAULT_BEST_PARAMS_PATH,
+    DEFAULT_CONFIG_PATH,
+    Settings,
+    SettingsError,
+    flatten,
+    load_settings,
+    value_sources,
+)
+
+app = typer.Typer(
+    name="rl-exec",
+    help="Optimal trade execution with deep RL: train, evaluate, benchmark, tune.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="YAML config file (default: config/config.yaml if present)."),
+]
+EpisodesOpt = Annotated[int | None, typer.Option("--episodes", help="Training episodes.")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Master training seed.")]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output-dir", help="The run folder itself (default: output/runs/<name>)."),
+]
+RunNameOpt = Annotated[
+    str | None, typer.Option("--run-name", help="Run folder name under output/runs.")
+]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="cpu, cuda or auto.")]
+EvalEpisodesOpt = Annotated[
+    int | None, typer.Option("--eval-episodes", help="Shared-shock test episodes.")
+]
+NoBestOpt = Annotated[
+    bool, typer.Option("--no-best-params", help="Ignore config/best_params.yaml.")
+]
+
+
+def user_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """A user mistake ends in one clear message on stderr and exit code 2, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except SettingsError as exc:
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+        except ValueError as exc:  # e.g. --device cuda without a GPU
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _overrides(**flags: Any) -> dict[str, Any]:
+    keys = {
+        "episodes": "rl.episodes",
+        "seed": "simulation.seed",
+        "device": "rl.device",
+        "eval_episodes": "evaluation.episodes",
+    }
+    return {keys[k]: v for k, v in flags.items() if v is not None}
+
+
+def build_settings(
+    config: Path | None, no_best_params: bool = False, **flags: Any
+) -> tuple[Settings, list[tuple[str, str]]]:
+    settings, applied = load_settings(
+        overrides=_overrides(**flags),
+        config_path=config or DEFAULT_CONFIG_PATH,
+        best_params_path=None if no_best_params else DEFAULT_BEST_PARAMS_PATH,
+        require_config=config is not None,
+    )
+    for name, _ in applied:
+        console.print(f"[dim]using {name}[/dim]", highlight=False)
+    return settings, applied
+
+
+def _run_dir(settings: Settings, output_dir: Path | None, run_name: str | None) -> Path:
+    from rl_order_execution.experiment import default_run_dir
+
+    return output_dir or default_run_dir(settings, run_name)
+
+
+@app.command()
+@user_errors
+def run(
+    config: ConfigOpt = None,
+    episodes: EpisodesOpt = None,
+    seed: SeedOpt = None,
+    output_dir: OutputOpt = None,
+    run_name: RunNameOpt = None,
+    device: DeviceOpt = None,
+    eval_episodes: EvalEpisodesOpt = None,
+    no_best_params: NoBestOpt = False,
+) -> None:
+    """Train the agent, evaluate it against TWAP on shared shocks, write metrics and plots."""
+    from rl_order_execution.experiment import run_experiment
+
+    settings, _ = build_settings(
+        config,
+        no_best_params,
+        episodes=episodes,
+        seed=seed,
+        device=device,
+        eval_episodes=eval_episodes,
+    )
+    run_experiment(settings, _run_dir(settings, output_dir, run_name), console)
+
+
+@app.command()
+@user_errors
+def train(
+    config: ConfigOpt = None,
+    episodes: EpisodesOpt = None,
+    seed: SeedOpt = None,
+    output_dir: OutputOpt = None,
+    run_name: RunNameOpt = None,
+    device: DeviceOpt = None,
+    no_best_params: NoBestOpt = False,
+) -> None:
+    """Train the agent and save its checkpoint (model.pt) and TensorBoard logs."""
+    from rl_order_execution.experiment import train_only
+
+    settings, _ = build_settings(
+        config, no_best_params, episodes=episodes, seed=seed, device=device
+    )
+    train_only(settings, _run_dir(settings, output_dir, run_name), console)
+
+
+@app.command()
+@user_errors
+def evaluate(
+    checkpoint: Annotated[
+        Path, typer.Option("--checkpoint", help="A model.pt written by run/train.")
+    ],
+    config: ConfigOpt = None,
+    output_dir: OutputOpt = None,
+    run_name: RunNameOpt = None,
+    device: DeviceOpt = None,
+    eval_episodes: EvalEpisodesOpt = None,
+) -> None:
+    """Evaluate a saved agent against TWAP on shared shocks."""
+    from rl_order_execution.experiment import evaluate_checkpoint
+
+    settings, _ = build_settings(config, True, device=device, eval_episodes=eval_episodes)
+    out = output_dir or (
+        checkpoint.parent if run_name is None else _run_dir(settings, None, run_name)
+    )
+    evaluate_checkpoint(checkpoint, settings, out, console)
+
+
+@config_app.command("show")
+@user_errors
+def config_show(config: ConfigOpt = None, no_best_params: NoBestOpt = False) -> None:
+    """Print every effective setting and where its value came from."""
+    settings, _ = build_settings(config, no_best_params)
+    origin = value_sources(
+        config_path=config or DEFAULT_CONFIG_PATH,
+        best_params_path=None if no_best_params else DEFAULT_BEST_PARAMS_PATH,
+    )
+    table = Table(title="Effective settings")
+    for col in ("setting", "value", "source"):
+        table.add_column(col)
+    for key, value in flatten(settings).items():
+        table.add_row(key, str(value), origin.get(key, "default"))
+    console.print(table)
+
+
+def main() -> None:
+    torch.set_num_threads(1)  # tiny networks: one thread is never slower, and immune to a busy core
+    app()

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rl_order_execution.agents import ReplayBuffer, double_dqn_target, vanilla_dqn_target
+
+
+def test_double_dqn_target_on_hand_built_batch() -> None:
+    # next-state Q-values: the online net prefers action 0 in row 0 and action 2 in row 1
+    online = torch.tensor([[5.0, 1.0, 0.0], [0.0, 1.0, 3.0]])
+    target = torch.tensor([[1.0, 9.0, 2.0], [4.0, 8.0, 6.0]])
+    rewards = torch.tensor([1.0, -1.0])
+    terminated = torch.tensor([0.0, 0.0])
+    y = double_dqn_target(online, target, rewards, terminated, gamma=0.5)
+    # row 0: 1 + 0.5 * target[0, 0] = 1.5 ; row 1: -1 + 0.5 * target[1, 2] = 2.0
+    torch.testing.assert_close(y, torch.tensor([1.5, 2.0]))
+    vanilla = vanilla_dqn_target(target, rewards, terminated, gamma=0.5)
+    torch.testing.assert_close(vanilla, torch.tensor([5.5, 3.0]))  # max over target: 9 and 8
+    assert not torch.allclose(y, vanilla)
+
+
+def test_terminal_transitions_do_not_bootstrap() -> None:
+    q = torch.tensor([[5.0, 1.0]])
+    y = double_dqn_target(q, q, torch.tensor([2.0]), torch.tensor([1.0]), gamma=1.0)
+    torch.testing.assert_close(y, torch.tensor([2.0]))
+
+
+def test_replay_buffer_wraps_around() -> None:
+    buf = ReplayBuffer(capacity=5, obs_dim=2, device=torch.device("cpu"))
+    for start in (0, 3):  # 3 rows, then 3 more: the oldest row is overwritten
+        idx = np.arange(start, start + 3)
+        obs = np.stack([idx, idx], axis=1).astype(np.float32)
+        buf.add(obs, idx, idx.astype(np.float32), obs + 100, np.zeros(3))
+    assert buf.size == 5 and buf.pos == 1
+    np.testing.assert_array_equal(buf.actions, [5, 1, 2, 3, 4])
+    np.testing.assert_array_equal(buf.next_obs[0], [105.0, 105.0])
+    batch = buf.sample(64, np.random.default_rng(0))
+    assert set(batch.actions.tolist()) <= {1, 2, 3, 4, 5}
+    assert batch.obs.shape == (64, 2) and batch.rewards.dtype == torch.float32
+
+
+def test_replay_buffer_keeps_newest_rows_of_an_oversized_add() -> None:
+    buf = ReplayBuffer(capacity=3, obs_dim=1, device=torch.device("cpu"))
+    idx = np.arange(7)
+    buf.add(idx[:, None].astype(np.float32), idx, idx.astype(np.float32), idx[:, None], idx * 0)
+    assert sorted(buf.actions.tolist()) == [4, 5, 6]
+
+
+def test_unavailable_cuda_is_a_clear_error() -> None:
+    from rl_order_execution.agents import resolve_device
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="no CUDA device"):
+        resolve_device("cuda")
+    assert resolve_device("auto").type == "cpu"

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rl_order_execution.cli import app
+
+runner = CliRunner()
+
+TINY = """
+simulation:
+  time_horizon: 10
+rl:
+  episodes: 40
+  n_envs: 8
+  learning_starts: 50
+  batch_size: 32
+  eval_interval: 20
+  validation_episodes: 50
+evaluation:
+  episodes: 64
+"""
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return path
+
+
+def test_run_end_to_end_writes_every_output(tiny_config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", "--config", str(tiny_config), "--output-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    for name in ("metrics.json", "model.pt", "execution_analysis.png", "is_distribution.png"):
+        assert (out / name).is_file(), name
+    assert list(out.glob("events.out.tfevents.*"))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["episodes"] == 64
+    assert metrics["settings"]["simulation"]["time_horizon"] == 10
+    for name in ("twap", "agent"):
+        m = metrics["strategies"][name]
+        for key in ("is_mean", "is_std", "cost_mean", "cost_std", "is_mean_bps", "cost_mean_bps"):
+            assert isinstance(m[key], float)
+        assert set(m["savings_cost"]) >= {"avg_savings", "information_ratio", "win_rate", "var_95"}
+    assert metrics["strategies"]["twap"]["savings_is"]["avg_savings"] == 0.0
+    assert str(out / "metrics.json") in result.output.replace("\n", "")
+
+    again = runner.invoke(
+        app, ["evaluate", "--checkpoint", str(out / "model.pt"), "--output-dir", str(tmp_path / "ev")]
+    )
+    assert again.exit_code == 0, again.output
+    evaluated = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert evaluated["strategies"]["agent"] == metrics["strategies"]["agent"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--config", "/nonexistent.yaml"], "does not exist"),
+        (["run", "--episodes", "0"], "rl.episodes"),
+        (["run", "--device", "tpu"], "rl.device"),
+        (["evaluate", "--checkpoint", "/nonexistent.pt"], "does not exist"),
+    ],
+)
+def test_user_mistakes_exit_2_with_one_clear_line(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unreadable_checkpoint(tmp_path: Path) -> None:
+    bad = tmp_path / "model.pt"
+    bad.write_text("not a checkpoint")
+    result = runner.invoke(app, ["evaluate", "--checkpoint", str(bad)])
+    assert result.exit_code == 2
+    assert "not a readable rl-exec checkpoint" in result.output
+
+
+def test_config_show_names_the_source(tiny_config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RL_SIMULATION__DRIFT", "0.001")
+    monkeypatch.setenv("COLUMNS", "200")
+    result = runner.invoke(app, ["config", "show", "--config", str(tiny_config)])
+    assert result.exit_code == 0, result.output
+    lines = {line.split("│")[1].strip(): line for line in result.output.splitlines() if "│" in line}
+    assert "env" in lines["simulation.drift"]
+    assert "config" in lines["simulation.time_horizon"]
+    assert "default" in lines["simulation.total_shares"]
