@@ -11,7 +11,9 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+def _isolated_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """No RL_* variable from the developer's shell leaks into a test."""
     for key in list(os.environ):
         if key.upper().startswith("RL_"):

@@ -25,6 +25,12 @@ evaluation:
 """
 
 
+@pytest.fixture(autouse=True)
+def _in_empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No config/ or best_params.yaml of the developer's checkout applies."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def tiny_config(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.yaml"
@@ -51,7 +57,8 @@ def test_run_end_to_end_writes_every_output(tiny_config: Path, tmp_path: Path) -
     assert str(out / "metrics.json") in result.output.replace("\n", "")
 
     again = runner.invoke(
-        app, ["evaluate", "--checkpoint", str(out / "model.pt"), "--output-dir", str(tmp_path / "ev")]
+        app,
+        ["evaluate", "--checkpoint", str(out / "model.pt"), "--output-dir", str(tmp_path / "ev")],
     )
     assert again.exit_code == 0, again.output
     evaluated = json.loads((tmp_path / "ev" / "metrics.json").read_text())

@@ -62,8 +62,11 @@ def test_ou_step_matches_model() -> None:
 def test_observation_features() -> None:
     p = MarketParams()
     s = MarketState(
-        k=np.array([10]), q=np.array([600.0]), S=np.array([101.0]),
-        S_prev=np.array([100.5]), theta=np.array([100.0]),
+        k=np.array([10]),
+        q=np.array([600.0]),
+        S=np.array([101.0]),
+        S_prev=np.array([100.5]),
+        theta=np.array([100.0]),
     )
     obs = observe(p, s)[0]
     assert obs.dtype == np.float32

@@ -84,7 +84,8 @@ def almgren_chriss_schedule(p: MarketParams) -> FloatArray:
     if c == 0.0:
         return p.Q * (p.N - k) / p.N
     # sinh(c(N-k)) / sinh(cN) written with expm1 so neither tiny nor huge c under/overflows
-    return p.Q * np.exp(-c * k) * np.expm1(-2 * c * (p.N - k)) / np.expm1(-2 * c * p.N)
+    q: FloatArray = p.Q * np.exp(-c * k) * np.expm1(-2 * c * (p.N - k)) / np.expm1(-2 * c * p.N)
+    return q
 
 
 def _check_schedule(p: MarketParams, trades: FloatArray) -> FloatArray:
@@ -114,8 +115,8 @@ def price_moments(p: MarketParams, trades: FloatArray) -> tuple[FloatArray, Floa
             mean[k + 1] = theta + a * (mean[k] - theta) - p.alpha * n[k]
             var[k + 1] = a * a * var[k] + p.ou_noise**2
             theta -= p.alpha * n[k]
-    j, k = np.meshgrid(np.arange(p.N), np.arange(p.N), indexing="ij")
-    cov = var[np.minimum(j, k)] * a ** np.abs(k - j).astype(np.float64)
+    row, col = np.meshgrid(np.arange(p.N), np.arange(p.N), indexing="ij")
+    cov = var[np.minimum(row, col)] * a ** np.abs(col - row).astype(np.float64)
     return mean, cov
 
 
@@ -149,7 +150,8 @@ def linear_schedule(p: MarketParams, front: bool) -> FloatArray:
     """Trades decreasing (front) or increasing (back) linearly in k, summing to Q."""
     k = np.arange(p.N, dtype=np.float64)
     w = p.N - k if front else k + 1
-    return p.Q * w / w.sum()
+    n: FloatArray = p.Q * w / w.sum()
+    return n
 
 
 def pov_schedule(p: MarketParams, fraction: float) -> FloatArray:
@@ -286,7 +288,7 @@ class OptimalStrategy:
         return n
 
     def _count(self, p: MarketParams, s: MarketState, n: FloatArray) -> None:
-        """Count (episode, step) pairs before the last step, order open, where n is outside [0, q]."""
+        """Count live (episode, step) pairs (order open, not the last step) and those outside [0, q]."""
         live = (s.k < p.N - 1) & (s.q > 0)
         tol = self.tolerance * p.Q
         outside = (n < -tol) | (n > s.q + tol)
@@ -370,12 +372,17 @@ def _reachable_levels(p: MarketParams) -> list[FloatArray] | None:
     return levels
 
 
+def _interpolate(nodes: FloatArray, values: FloatArray, q: FloatArray) -> FloatArray:
+    """Piecewise-linear value function through (nodes, values), evaluated at q."""
+    return np.asarray(np.interp(q, nodes, values), dtype=np.float64)
+
+
 def _tabulated_values(p: MarketParams, levels: list[FloatArray]) -> list[ValueFn]:
     """Backward DP on per-step inventory nodes, V_{k+1} read by linear interpolation."""
     values: list[ValueFn] = [partial(_quadratic, 0.0)] * (p.N + 1)
     for k in range(p.N - 1, -1, -1):
         v = _step_costs(p, k, levels[k], values[k + 1]).min(axis=0)
-        values[k] = partial(np.interp, xp=levels[k], fp=v)
+        values[k] = partial(_interpolate, levels[k], v)
     return values
 
 

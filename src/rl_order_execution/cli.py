@@ -9,11 +9,13 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import torch
 import typer
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from rl_order_execution.settings import (
     DEFAULT_BEST_PARAMS_PATH,
+    format_validation_error,
     DEFAULT_CONFIG_PATH,
     Settings,
     SettingsError,
@@ -37,6 +39,7 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+_Model = TypeVar("_Model", bound=BaseModel)
 
 ConfigOpt = Annotated[
     Path | None,
@@ -165,14 +168,33 @@ def evaluate(
     device: DeviceOpt = None,
     eval_episodes: EvalEpisodesOpt = None,
 ) -> None:
-    """Evaluate a saved agent against TWAP on shared shocks."""
-    from rl_order_execution.experiment import evaluate_checkpoint
+    """Evaluate a saved agent against TWAP on the market it was trained on, on shared shocks.
 
-    settings, _ = build_settings(config, True, device=device, eval_episodes=eval_episodes)
+    The test episodes are the checkpoint's unless --config or --eval-episodes say otherwise.
+    """
+    from rl_order_execution.experiment import evaluate_checkpoint, load_checkpoint
+
+    loaded = load_checkpoint(checkpoint, device or "cpu")
+    evaluation = loaded.settings.evaluation
+    if config is not None:
+        evaluation = build_settings(config, True)[0].evaluation
+    if eval_episodes is not None:
+        evaluation = _validated(evaluation, episodes=eval_episodes)
+    settings = loaded.settings.model_copy(update={"evaluation": evaluation})
     out = output_dir or (
         checkpoint.parent if run_name is None else _run_dir(settings, None, run_name)
     )
-    evaluate_checkpoint(checkpoint, settings, out, console)
+    evaluate_checkpoint(loaded, checkpoint, settings, out, console)
+
+
+def _validated(section: _Model, **changes: Any) -> _Model:
+    """A copy of a settings section with changes, validated like a config file would be."""
+    try:
+        return type(section).model_validate({**section.model_dump(), **changes})
+    except ValidationError as exc:
+        raise SettingsError(
+            format_validation_error(exc).replace("setting ", "setting evaluation.")
+        ) from None
 
 
 @config_app.command("show")

@@ -193,13 +193,11 @@ def train_only(settings: Settings, run_dir: Path, console: Console) -> Path:
 
 
 def evaluate_checkpoint(
-    checkpoint: Path, settings: Settings, run_dir: Path, console: Console
+    loaded: LoadedAgent, checkpoint: Path, settings: Settings, run_dir: Path, console: Console
 ) -> dict[str, Any]:
-    """`rl-exec evaluate`: the saved agent vs TWAP on the market it was trained on."""
-    loaded = load_checkpoint(checkpoint, settings.rl.device)
-    market = loaded.settings.model_copy(update={"evaluation": settings.evaluation})
-    console.print(f"evaluating {checkpoint} on the market it was trained on")
-    evaluation = evaluate_strategies(market, [TWAP(), GreedyAgent(loaded.network)])
-    outputs = report(market, evaluation, run_dir, console, {"checkpoint": str(checkpoint)})
+    """`rl-exec evaluate`: the saved agent vs TWAP on settings.simulation (the trained market)."""
+    console.print(f"evaluating {checkpoint} on {settings.evaluation.episodes:,} test episodes")
+    evaluation = evaluate_strategies(settings, [TWAP(), GreedyAgent(loaded.network)])
+    outputs = report(settings, evaluation, run_dir, console, {"checkpoint": str(checkpoint)})
     print_outputs(console, outputs)
     return evaluation.metrics()
