@@ -5,9 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 RUN_STAMP := $(VENV)/.installed
 ARGS ?=
+IMAGE ?= rl-order-execution:latest
+TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
+DOCKER_FLAGS ?=
+WORKFLOWS := $(wildcard .github/workflows/*.yaml .github/workflows/*.yml)
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run train evaluate test lint format type-check check tensorboard clean
+.PHONY: help install install-dev run train evaluate test lint format type-check check tensorboard clean \
+	docker-build docker-run setup-hooks changelog docs
 
 help: ## List the targets with their one-line descriptions
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  %-18s %s\n", $$1, $$2}'
@@ -38,9 +43,11 @@ evaluate: $(RUN_STAMP) ## Evaluate a checkpoint: make evaluate ARGS="--checkpoin
 test: $(STAMP) ## Run the test suite
 	$(BIN)/pytest -q -n 2 $(ARGS)
 
-lint: $(STAMP) ## Ruff lint and format check
+lint: $(STAMP) ## Ruff lint and format check, hadolint on the Dockerfile, workflow schema check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
 
 format: $(STAMP) ## Format and auto-fix with ruff
 	$(BIN)/ruff format .
@@ -50,6 +57,26 @@ type-check: $(STAMP) ## mypy --strict over src, tests and benchmarks
 	$(BIN)/mypy
 
 check: lint type-check test ## Everything CI runs: lint, type-check, tests
+
+docs: $(STAMP) ## Regenerate the README configuration table from the Settings models
+	$(BIN)/python scripts/settings_table.py --update README.md
+
+changelog: $(STAMP) ## Regenerate CHANGELOG.md from the conventional commits (git-cliff)
+	$(BIN)/git-cliff --config cliff.toml -o CHANGELOG.md
+
+setup-hooks: $(STAMP) ## Install the pre-commit git hooks (.pre-commit-config.yaml)
+	$(BIN)/pre-commit install
+
+docker-build: ## Build the image $(IMAGE) (CPU torch; CUDA: TORCH_INDEX_URL=<PyTorch CUDA index>)
+	docker build --build-arg TORCH_INDEX_URL=$(TORCH_INDEX_URL) -t $(IMAGE) .
+
+docker-run: ## Run the image, ./output ./config ./db mounted (ARGS="train ..." replaces `run`)
+	mkdir -p output db config
+	docker run --rm $$(test -t 0 && echo -it) --user "$$(id -u):$$(id -g)" $(DOCKER_FLAGS) \
+		-v "$(CURDIR)/output:/app/output" \
+		-v "$(CURDIR)/config:/app/config" \
+		-v "$(CURDIR)/db:/app/db" \
+		$(IMAGE) $(ARGS)
 
 tensorboard: $(RUN_STAMP) ## Serve TensorBoard over output/runs
 	$(BIN)/tensorboard --logdir output/runs

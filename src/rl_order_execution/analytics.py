@@ -288,7 +288,7 @@ class OptimalStrategy:
         return n
 
     def _count(self, p: MarketParams, s: MarketState, n: FloatArray) -> None:
-        """Count live (episode, step) pairs (order open, not the last step) and those outside [0, q]."""
+        """Count live (episode, step) pairs (order open, k < N-1), and those outside [0, q]."""
         live = (s.k < p.N - 1) & (s.q > 0)
         tol = self.tolerance * p.Q
         outside = (n < -tol) | (n > s.q + tol)

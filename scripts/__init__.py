@@ -1,0 +1,1 @@
+"""Maintenance scripts (docs generation); not part of the installed package."""
