@@ -53,12 +53,12 @@ format: $(STAMP) ## Format and auto-fix with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-type-check: $(STAMP) ## mypy --strict over src, tests and benchmarks
+type-check: $(STAMP) ## mypy --strict over src, tests, benchmarks and scripts
 	$(BIN)/mypy
 
 check: lint type-check test ## Everything CI runs: lint, type-check, tests
 
-docs: $(STAMP) ## Regenerate the README configuration table from the Settings models
+docs: $(RUN_STAMP) ## Regenerate the README configuration table from the Settings models
 	$(BIN)/python scripts/settings_table.py --update README.md
 
 changelog: $(STAMP) ## Regenerate CHANGELOG.md from the conventional commits (git-cliff)
@@ -67,7 +67,7 @@ changelog: $(STAMP) ## Regenerate CHANGELOG.md from the conventional commits (gi
 setup-hooks: $(STAMP) ## Install the pre-commit git hooks (.pre-commit-config.yaml)
 	$(BIN)/pre-commit install
 
-docker-build: ## Build the image $(IMAGE) (CPU torch; CUDA: TORCH_INDEX_URL=<PyTorch CUDA index>)
+docker-build: ## Build the Docker image (CPU torch; CUDA: TORCH_INDEX_URL=<PyTorch CUDA index>)
 	docker build --build-arg TORCH_INDEX_URL=$(TORCH_INDEX_URL) -t $(IMAGE) .
 
 docker-run: ## Run the image, ./output ./config ./db mounted (ARGS="train ..." replaces `run`)

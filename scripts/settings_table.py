@@ -127,7 +127,7 @@ def _format_value(value: Any) -> str:
 def _default(field: FieldInfo) -> str:
     if field.is_required():
         return "*required*"
-    value = field.get_default(call_default_factory=True, validated_data={})
+    value = field.get_default(call_default_factory=True)
     if value is PydanticUndefined:
         return "*required*"
     return f"`{_format_value(value)}`"

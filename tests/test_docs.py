@@ -51,12 +51,10 @@ def test_documented_env_name_overrides_value(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_replace_keeps_the_rest_of_the_file() -> None:
-    text = f"# Title\n\nintro\n\n{settings_table.START_MARKER}\nold\n{settings_table.END_MARKER}\ntail\n"
+    start, end = settings_table.START_MARKER, settings_table.END_MARKER
+    text = f"# Title\n\nintro\n\n{start}\nold\n{end}\ntail\n"
     new = settings_table.replace(text, "new table\n")
-    assert new == (
-        f"# Title\n\nintro\n\n{settings_table.START_MARKER}\nnew table\n"
-        f"{settings_table.END_MARKER}\ntail\n"
-    )
+    assert new == f"# Title\n\nintro\n\n{start}\nnew table\n{end}\ntail\n"
     assert settings_table.extract(new) == "new table\n"
     with pytest.raises(ValueError, match="markers"):
         settings_table.extract("no markers here")

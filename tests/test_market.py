@@ -19,6 +19,7 @@ from rl_order_execution.market import (
     market_step,
     observe,
     shock_matrix,
+    state_from_obs,
     twap_value,
 )
 from rl_order_execution.settings import SimulationSettings
@@ -135,7 +136,8 @@ def test_shocks_do_not_depend_on_actions() -> None:
 
 def test_twap_value_is_the_expected_twap_cost_at_start() -> None:
     p = MarketParams()
-    assert twap_value(p, observe(p, MarketState.initial(p, 1)))[0] == pytest.approx(-7617.0)
+    m, q, S = state_from_obs(p, observe(p, MarketState.initial(p, 1)))
+    assert twap_value(p, m, q, S)[0] == pytest.approx(-7617.0)
 
 
 def test_check_env_passes() -> None:

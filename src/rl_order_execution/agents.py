@@ -146,10 +146,12 @@ class DQNAgent:
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             q = self.online(torch.from_numpy(obs).to(self.device))
-        return q.cpu().numpy()
+        values: np.ndarray = q.cpu().numpy()
+        return values
 
     def greedy(self, obs: np.ndarray) -> np.ndarray:
-        return self.q_values(obs).argmax(axis=1)
+        actions: np.ndarray = self.q_values(obs).argmax(axis=1)
+        return actions
 
     def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
         """Epsilon-greedy over a batch; the rng is consumed the same way whatever epsilon is."""

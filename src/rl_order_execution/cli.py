@@ -1,4 +1,4 @@
-"""`rl-exec`: Typer commands parse options, build the Settings once, and call one library function."""
+"""`rl-exec`: commands parse options, build the Settings once, call one library function."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from rich.table import Table
 
 from rl_order_execution.settings import (
     DEFAULT_BEST_PARAMS_PATH,
-    format_validation_error,
     DEFAULT_CONFIG_PATH,
     Settings,
     SettingsError,
     flatten,
+    format_validation_error,
     load_settings,
     value_sources,
 )

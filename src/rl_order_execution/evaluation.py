@@ -28,12 +28,14 @@ class Trajectories:
 
     def shortfall(self, p: MarketParams) -> FloatArray:
         """IS = Q*P0 - sum_k n_k * P~_k in $, per episode."""
-        return p.notional - (self.n * self.px).sum(axis=1)
+        shortfall: FloatArray = p.notional - (self.n * self.px).sum(axis=1)
+        return shortfall
 
     def cost(self, p: MarketParams) -> FloatArray:
         """Risk-adjusted cost C = IS + lambda * sum_k q_k^2 / Q in $, per episode."""
         penalty = p.lam * (self.q[:, :-1] ** 2).sum(axis=1) / p.Q
-        return self.shortfall(p) + penalty
+        cost: FloatArray = self.shortfall(p) + penalty
+        return cost
 
 
 def rollout(p: MarketParams, strategy: Strategy, shocks: FloatArray) -> Trajectories:
@@ -96,7 +98,7 @@ class Evaluation:
 
     @property
     def episodes(self) -> int:
-        return next(iter(self.trajectories.values())).q.shape[0]
+        return int(next(iter(self.trajectories.values())).q.shape[0])
 
     def metrics(self, baseline: str = "twap") -> dict[str, dict[str, Any]]:
         p = self.params

@@ -185,7 +185,8 @@ def train_only(settings: Settings, run_dir: Path, console: Console) -> Path:
     path = run_dir / "model.pt"
     save_checkpoint(path, result, settings)
     console.print(
-        f"trained {result.episodes:,} episodes, {result.updates:,} updates in {result.seconds:.1f} s; "
+        f"trained {result.episodes:,} episodes, {result.updates:,} updates "
+        f"in {result.seconds:.1f} s; "
         f"best validation cost savings vs TWAP {result.best_validation_bps:.2f} bps"
     )
     print_outputs(console, {"checkpoint": path, "tensorboard": run_dir})

@@ -197,19 +197,48 @@ def market_step(p: MarketParams, s: MarketState, desired: FloatArray, z: FloatAr
     return StepResult(n=n, exec_price=px, reward=reward, terminated=terminated)
 
 
-def twap_value(p: MarketParams, obs: np.ndarray) -> FloatArray:
-    """Expected return ($) of finishing with TWAP from the observed state, martingale prices.
-
-    G = q (S - P0) - alpha q^2 (m-1)/(2m) - beta q^2/m - lambda q^2 (m+1)(2m+1)/(6 m Q), m = N - k
-    steps left. The learner uses it as a shaping potential; 0 once the order is done.
-    """
+def state_from_obs(p: MarketParams, obs: np.ndarray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(steps left m, inventory q, mid price S) recovered from observations."""
     m = np.rint(obs[:, 0].astype(np.float64) * p.N)
     q = obs[:, 1].astype(np.float64) * p.Q
-    gain = obs[:, 2].astype(np.float64) * p.level_scale
+    S = p.P0 + obs[:, 2].astype(np.float64) * p.level_scale
+    return m, q, S
+
+
+def expected_next_price(p: MarketParams, S: FloatArray, q: FloatArray, n: FloatArray) -> FloatArray:
+    """E[S_{k+1} | S_k, q_k, n_k]; the OU level is theta_k = P0 - alpha (Q - q_k)."""
+    if p.price_model == "gbm":
+        return S * math.exp(p.mu) - p.alpha * n
+    theta = p.P0 - p.alpha * (p.Q - q)
+    return theta + (S - theta) * math.exp(-p.kappa) - p.alpha * n
+
+
+def _geometric_sums(log_ratio: float, m: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """sum_{i<m} r^i and sum_{i<m} (r^i - 1)/(r - 1) for r = e^log_ratio, stable near r = 1."""
+    if abs(log_ratio) < 1e-12:
+        return m, m * (m - 1) / 2
+    powers = np.expm1(log_ratio * m) / math.expm1(log_ratio)
+    return powers, (powers - m) / math.expm1(log_ratio)
+
+
+def twap_value(p: MarketParams, m: FloatArray, q: FloatArray, S: FloatArray) -> FloatArray:
+    """Expected return ($) of selling q evenly over the m steps left, from mid price S.
+
+    Exact under the model: sum over the steps left of n (E[S] - beta n - P0) minus the inventory
+    penalty, with n = q / m. Linear in S. 0 once m or q is 0.
+    """
     m_safe = np.maximum(m, 1.0)
-    impact = p.alpha * (m_safe - 1) / (2 * m_safe) + p.beta / m_safe
-    risk = p.lam * (m_safe + 1) * (2 * m_safe + 1) / (6 * m_safe * p.Q)
-    value = q * gain - q * q * (impact + risk)
+    n = q / m_safe
+    penalty = p.lam * q * q * (m_safe + 1) * (2 * m_safe + 1) / (6 * m_safe * p.Q)
+    if p.price_model == "gbm":  # E[S_{k+i}] = e^{mu i} S - alpha n sum_{j<i} e^{mu j}
+        growth, impact = _geometric_sums(p.mu, m_safe)
+        proceeds = n * S * growth - p.alpha * n * n * impact
+    else:  # E[S_{k+i}] = theta_k - alpha n i + (S - theta_k) e^{-kappa i}
+        theta = p.P0 - p.alpha * (p.Q - q)
+        reversion, _ = _geometric_sums(-p.kappa, m_safe)
+        proceeds = q * theta - p.alpha * n * n * m_safe * (m_safe - 1) / 2
+        proceeds = proceeds + n * (S - theta) * reversion
+    value = proceeds - q * (p.beta * n + p.P0) - penalty
     return np.where((m > 0) & (q > 0), value, 0.0)
 
 
@@ -225,7 +254,7 @@ def _params(simulation: SimulationSettings | MarketParams | None) -> MarketParam
     return MarketParams.from_settings(simulation or SimulationSettings())
 
 
-class ExecutionEnv(gym.Env[np.ndarray, int]):
+class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
     """One liquidation episode; the action indexes the speed multipliers."""
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012
@@ -242,7 +271,7 @@ class ExecutionEnv(gym.Env[np.ndarray, int]):
         self._state = MarketState.initial(self.params, 1)
         return observe(self.params, self._state)[0], {}
 
-    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+    def step(self, action: np.int64 | int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         z = np.array([self.np_random.standard_normal()])
         desired = desired_from_actions(self.params, self._state, np.array([int(action)]))
         res = market_step(self.params, self._state, desired, z)

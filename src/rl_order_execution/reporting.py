@@ -12,15 +12,15 @@ from typing import IO, Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from rich.console import Console
+from rich.table import Table
 
-from rl_order_execution.evaluation import Evaluation  # noqa: E402
+from rl_order_execution.evaluation import Evaluation
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Write through a temporary file in the same folder, then rename: never a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -34,7 +34,8 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    atomic_write(path, lambda h: h.write(text.encode()))
+    data = text.encode()
+    atomic_write(path, lambda h: h.write(data))
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
@@ -46,7 +47,8 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 
 def _ci(stats: Mapping[str, Any]) -> str:
-    text = f"{_fmt(stats['avg_savings_bps'])} [{_fmt(stats['ci95_low_bps'])}, {_fmt(stats['ci95_high_bps'])}]"
+    low, high = _fmt(stats["ci95_low_bps"]), _fmt(stats["ci95_high_bps"])
+    text = f"{_fmt(stats['avg_savings_bps'])} [{low}, {high}]"
     return text if stats.get("significant", True) else text + " n.s."
 
 

@@ -154,6 +154,10 @@ class RLSettings(_Section):
         True,
         description="Learner-side potential shaping by the TWAP value (optimal policy unchanged).",
     )
+    price_control_variate: bool = Field(
+        True,
+        description="Learner-side: subtract the zero-mean price surprise on the held inventory.",
+    )
     eval_interval: int = Field(
         100, ge=1, description="Training episodes between greedy validation evaluations."
     )
@@ -242,11 +246,11 @@ class Settings(BaseSettings):
         nested_model_default_partial_update=True,
     )
 
-    simulation: SimulationSettings = Field(default_factory=SimulationSettings)  # type: ignore[arg-type]
-    rl: RLSettings = Field(default_factory=RLSettings)  # type: ignore[arg-type]
-    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)  # type: ignore[arg-type]
-    optimization: OptimizationSettings = Field(default_factory=OptimizationSettings)  # type: ignore[arg-type]
-    logging: LoggingSettings = Field(default_factory=LoggingSettings)  # type: ignore[arg-type]
+    simulation: SimulationSettings = Field(default_factory=SimulationSettings)
+    rl: RLSettings = Field(default_factory=RLSettings)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    optimization: OptimizationSettings = Field(default_factory=OptimizationSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -257,7 +261,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Files are added by `load_settings`, which knows their paths; plain Settings() = env + init.
+        # Files are added by `load_settings`, which knows their paths.
         return init_settings, env_settings
 
 

@@ -50,7 +50,8 @@ class GreedyAgent:
     def actions(self, p: MarketParams, s: MarketState) -> np.ndarray:
         obs = torch.from_numpy(observe(p, s)).to(self.device)
         with torch.no_grad():
-            return self.network(obs).argmax(dim=1).cpu().numpy()
+            actions: np.ndarray = self.network(obs).argmax(dim=1).cpu().numpy()
+        return actions
 
     def __call__(self, p: MarketParams, s: MarketState) -> FloatArray:
         return desired_from_actions(p, s, self.actions(p, s))

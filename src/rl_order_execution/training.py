@@ -1,4 +1,4 @@
-"""Double-DQN training: vectorised collection, replay, periodic greedy validation on shared shocks."""
+"""Double-DQN training: vectorised collection, replay, greedy validation on shared shocks."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from rl_order_execution.market import (
     OBS_DIM,
     MarketParams,
     VecExecutionEnv,
+    expected_next_price,
     shock_matrix,
+    state_from_obs,
     twap_value,
 )
 from rl_order_execution.settings import RLSettings, Settings
@@ -58,17 +60,27 @@ def learner_reward(
     next_obs: np.ndarray,
     terminated: np.ndarray,
 ) -> np.ndarray:
-    """The reward the learner sees: scaled, plus potential-based shaping when enabled.
+    """The reward the learner sees; the env's reward and every reported number are untouched.
 
-    Shaping adds gamma * Phi(s') - Phi(s), Phi = the value of finishing with TWAP, in bps (0 at the
-    end). Over an episode it adds the constant -Phi(s0), so the optimal policy is unchanged
-    (Ng, Harada & Russell 1999), while the Q-values become small advantages over TWAP.
+    Phi(s) = expected value of finishing with TWAP from s, under the model (0 at the end).
+    - reward_shaping adds gamma Phi(s') - Phi(s): a potential, so the optimal policy is unchanged
+      (Ng, Harada & Russell 1999), and Q-values become small advantages over TWAP;
+    - price_control_variate subtracts gamma (Phi(s') - Phi(s' at E[S'])), which has mean zero given
+      (s, a) because Phi is linear in S', and removes the price noise of the held inventory.
     """
+    m, q, S = state_from_obs(p, obs)
+    m_next, q_next, S_next = state_from_obs(p, next_obs)
+    live = ~terminated
+
+    def phi_next(price: np.ndarray) -> np.ndarray:  # Phi(s') in bps, 0 after the last step
+        return np.where(live, twap_value(p, m_next, q_next, price), 0.0) * p.bps
+
     r = reward.astype(np.float64)
     if rl.reward_shaping:
-        phi = twap_value(p, obs) * p.bps
-        phi_next = np.where(terminated, 0.0, twap_value(p, next_obs) * p.bps)
-        r = r + rl.gamma * phi_next - phi
+        r = r + rl.gamma * phi_next(S_next) - twap_value(p, m, q, S) * p.bps
+    if rl.price_control_variate:
+        expected = expected_next_price(p, S, q, q - q_next)
+        r = r - rl.gamma * (phi_next(S_next) - phi_next(expected))
     return (r * rl.reward_scale).astype(np.float32)
 
 
@@ -114,8 +126,8 @@ def train(
 ) -> TrainResult:
     """Train a Double-DQN agent on settings.simulation with settings.rl.
 
-    `progress(episodes_done, stats)` is called after every vectorised step; `validation_hook(episodes,
-    savings_bps)` after every validation (the tuner prunes from it by raising).
+    `progress(episodes_done, stats)` is called after every vectorised step;
+    `validation_hook(episodes, savings_bps)` after every validation (the tuner prunes by raising).
     """
     rl, p = settings.rl, MarketParams.from_settings(settings.simulation)
     seeds = TrainingSeeds.from_master(settings.simulation.seed)
