@@ -121,8 +121,12 @@ def run(
     device: DeviceOpt = None,
     eval_episodes: EvalEpisodesOpt = None,
     no_best_params: NoBestOpt = False,
+    seeds: Annotated[
+        int,
+        typer.Option("--seeds", min=1, max=100, help="Independent trainings (seeds) to compare."),
+    ] = 1,
 ) -> None:
-    """Train the agent, evaluate it against TWAP on shared shocks, write metrics and plots."""
+    """Train the agent, evaluate it against TWAP and the exact optimum on shared shocks."""
     from rl_order_execution.experiment import run_experiment
 
     settings, _ = build_settings(
@@ -133,7 +137,7 @@ def run(
         device=device,
         eval_episodes=eval_episodes,
     )
-    run_experiment(settings, _run_dir(settings, output_dir, run_name), console)
+    run_experiment(settings, _run_dir(settings, output_dir, run_name), console, seeds=seeds)
 
 
 @app.command()
@@ -195,6 +199,24 @@ def _validated(section: _Model, **changes: Any) -> _Model:
         raise SettingsError(
             format_validation_error(exc).replace("setting ", "setting evaluation.")
         ) from None
+
+
+@app.command()
+@user_errors
+def benchmark(
+    config: ConfigOpt = None,
+    output_dir: OutputOpt = None,
+    run_name: RunNameOpt = None,
+    eval_episodes: EvalEpisodesOpt = None,
+    no_best_params: NoBestOpt = False,
+) -> None:
+    """Self-check: every reference strategy's closed form vs Monte Carlo (exit 1 on mismatch)."""
+    from rl_order_execution.experiment import run_benchmark
+
+    settings, _ = build_settings(config, no_best_params, eval_episodes=eval_episodes)
+    out = output_dir or _run_dir(settings, None, run_name or "benchmark")
+    if not run_benchmark(settings, out, console):
+        raise typer.Exit(1)
 
 
 @config_app.command("show")

@@ -52,14 +52,24 @@ def rollout(p: MarketParams, strategy: Strategy, shocks: FloatArray) -> Trajecto
     return Trajectories(q=q, n=n, px=px, r=r, S=S)
 
 
+def standard_error(x: FloatArray, antithetic: bool = False) -> float:
+    """SE of the mean; with antithetic pairs (i, i + E/2) the pair averages are the i.i.d. units."""
+    if antithetic:
+        half = len(x) // 2
+        x = (x[:half] + x[half:]) / 2
+    return float(x.std(ddof=1)) / math.sqrt(len(x))
+
+
 def _none_if_nan(x: float) -> float | None:
     return None if not math.isfinite(x) else float(x)
 
 
-def summary(values: FloatArray, p: MarketParams, prefix: str) -> dict[str, Any]:
+def summary(
+    values: FloatArray, p: MarketParams, prefix: str, antithetic: bool = False
+) -> dict[str, Any]:
     """Mean, std and standard error in $ and in bps."""
     mean, std = float(values.mean()), float(values.std(ddof=1))
-    se = std / math.sqrt(len(values))
+    se = standard_error(values, antithetic)
     return {
         f"{prefix}_mean": mean,
         f"{prefix}_std": std,
@@ -69,11 +79,16 @@ def summary(values: FloatArray, p: MarketParams, prefix: str) -> dict[str, Any]:
     }
 
 
-def savings_stats(baseline: FloatArray, values: FloatArray, p: MarketParams) -> dict[str, Any]:
+def savings_stats(
+    baseline: FloatArray, values: FloatArray, p: MarketParams, antithetic: bool = False
+) -> dict[str, Any]:
     """MODEL.md's paired statistics of s_i = baseline_i - value_i (positive = cheaper)."""
     s = baseline - values
     mean, std = float(s.mean()), float(s.std(ddof=1))
-    half = Z95 * std / math.sqrt(len(s))
+    se = standard_error(s, antithetic)
+    half = Z95 * se
+    z = mean / se if se > 0 else (0.0 if mean == 0 else math.copysign(math.inf, mean))
+    p_value = math.erfc(abs(z) / math.sqrt(2)) if math.isfinite(z) else 0.0
     return {
         "avg_savings": mean,
         "avg_savings_bps": mean * p.bps,
@@ -86,6 +101,29 @@ def savings_stats(baseline: FloatArray, values: FloatArray, p: MarketParams) -> 
         "ci95_high": mean + half,
         "ci95_low_bps": (mean - half) * p.bps,
         "ci95_high_bps": (mean + half) * p.bps,
+        "se": se,
+        "p_value": p_value,  # paired two-sided test of mean savings = 0 (normal approximation)
+        "significant": bool(p_value < 0.05),
+    }
+
+
+def gap_captured(
+    baseline: FloatArray, values: FloatArray, exact_gap: float, antithetic: bool = False
+) -> dict[str, float] | None:
+    """(C_TWAP - C) / (C_TWAP - C_opt) with a paired 95 % interval; exact_gap = E[C_TWAP - C_opt].
+
+    None when the optimum's advantage over TWAP is not larger than the noise of the estimate.
+    """
+    s = baseline - values
+    se = standard_error(s, antithetic)
+    if exact_gap <= max(2 * se, 1e-12):
+        return None
+    mean = float(s.mean())
+    return {
+        "value": mean / exact_gap,
+        "ci95_low": (mean - Z95 * se) / exact_gap,
+        "ci95_high": (mean + Z95 * se) / exact_gap,
+        "exact_gap": exact_gap,
     }
 
 
@@ -95,24 +133,51 @@ class Evaluation:
 
     params: MarketParams
     trajectories: dict[str, Trajectories]
+    strategies: tuple[Strategy, ...] = ()
+    antithetic: bool = False
 
     @property
     def episodes(self) -> int:
         return int(next(iter(self.trajectories.values())).q.shape[0])
 
-    def metrics(self, baseline: str = "twap") -> dict[str, dict[str, Any]]:
+    def metrics(
+        self, baseline: str = "twap", exact_gap: float | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Per strategy: IS and cost statistics, paired savings vs the baseline and, given the
+        exact E[C_TWAP] - E[C_opt], the share of it captured."""
         p = self.params
         base = self.trajectories[baseline]
         base_is, base_c = base.shortfall(p), base.cost(p)
         out: dict[str, dict[str, Any]] = {}
         for name, tr in self.trajectories.items():
             is_, c = tr.shortfall(p), tr.cost(p)
-            m = {**summary(is_, p, "is"), **summary(c, p, "cost")}
-            m["savings_is"] = savings_stats(base_is, is_, p)
-            m["savings_cost"] = savings_stats(base_c, c, p)
+            anti = self.antithetic
+            m = {**summary(is_, p, "is", anti), **summary(c, p, "cost", anti)}
+            m["savings_is"] = savings_stats(base_is, is_, p, anti)
+            m["savings_cost"] = savings_stats(base_c, c, p, anti)
+            if exact_gap is not None:
+                m["gap_captured"] = gap_captured(base_c, c, exact_gap, anti)
             out[name] = m
         return out
 
+    def beats_optimum(self, optimum: str = "optimal", n_se: float = 3.0) -> list[str]:
+        """Strategies whose cost is below the exact optimum's by more than n_se paired standard
+        errors: impossible for a non-anticipating strategy, so a look-ahead leak or a bug."""
+        if optimum not in self.trajectories:
+            return []
+        best = self.trajectories[optimum].cost(self.params)
+        suspicious = []
+        for name, tr in self.trajectories.items():
+            d = tr.cost(self.params) - best
+            se = standard_error(d, self.antithetic)
+            if name != optimum and float(d.mean()) < -n_se * max(se, 1e-12):
+                suspicious.append(name)
+        return suspicious
 
-def evaluate(p: MarketParams, strategies: Sequence[Strategy], shocks: FloatArray) -> Evaluation:
-    return Evaluation(p, {st.name: rollout(p, st, shocks) for st in strategies})
+
+def evaluate(
+    p: MarketParams, strategies: Sequence[Strategy], shocks: FloatArray, antithetic: bool = False
+) -> Evaluation:
+    """Every strategy on the same shocks; `antithetic` says how shocks were drawn (for SEs)."""
+    trajectories = {st.name: rollout(p, st, shocks) for st in strategies}
+    return Evaluation(p, trajectories, tuple(strategies), antithetic)

@@ -22,18 +22,37 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from scipy.stats import trim_mean
 
 from rl_order_execution.agents import QNetwork, resolve_device
+from rl_order_execution.analytics import (
+    BestDiscreteStrategy,
+    OptimalStrategy,
+    ScheduleStrategy,
+    optimal_cost,
+    reference_schedule,
+)
+from rl_order_execution.benchmarking import (
+    TOLERANCE_SE,
+    exact_values,
+    frontier,
+    optimum_gap,
+    run_checks,
+)
 from rl_order_execution.evaluation import Evaluation, evaluate
 from rl_order_execution.market import OBS_DIM, MarketParams, shock_matrix
 from rl_order_execution.reporting import (
     atomic_write,
+    benchmark_table,
+    markdown_report,
     metrics_table,
     plot_execution,
+    plot_frontier,
     plot_savings,
     print_outputs,
     savings_table,
     write_json,
+    write_text_atomic,
 )
 from rl_order_execution.settings import Settings, SettingsError, flatten
 from rl_order_execution.strategies import TWAP, GreedyAgent, Strategy
@@ -129,8 +148,37 @@ def load_checkpoint(path: Path, device: str = "cpu") -> LoadedAgent:
 def evaluate_strategies(settings: Settings, strategies: list[Strategy]) -> Evaluation:
     """All strategies on the test shocks (evaluation.seed), in one batched pass each."""
     p = MarketParams.from_settings(settings.simulation)
-    shocks = shock_matrix(settings.evaluation.seed, settings.evaluation.episodes, p.N)
-    return evaluate(p, strategies, shocks)
+    ev = settings.evaluation
+    shocks = shock_matrix(ev.seed, ev.episodes, p.N, ev.antithetic)
+    return evaluate(p, strategies, shocks, ev.antithetic)
+
+
+def run_references(p: MarketParams) -> list[Strategy]:
+    """TWAP and the exact benchmarks that a run reports next to the agent."""
+    refs: list[Strategy] = [
+        TWAP(),
+        ScheduleStrategy("almgren-chriss", reference_schedule(p, "almgren-chriss")),
+    ]
+    refs.append(OptimalStrategy())
+    if p.price_model == "gbm" and p.mu == 0:
+        refs.append(BestDiscreteStrategy(p))
+    return refs
+
+
+def _sanity_warnings(evaluation: Evaluation, console: Console) -> list[str]:
+    warnings = [
+        f"{name} beats the exact optimum by more than 3 standard errors: a look-ahead leak or a bug"
+        for name in evaluation.beats_optimum()
+    ]
+    optimal = next((s for s in evaluation.strategies if isinstance(s, OptimalStrategy)), None)
+    if optimal is not None and optimal.clip_share > 0:
+        warnings.append(
+            f"the sell-only constraint bound the exact optimum in {optimal.clip_share:.3%} of "
+            "decisions (clipped to [0, q]); its cost is then slightly above E[C_opt]"
+        )
+    for text in warnings:
+        console.print(f"[yellow]warning:[/yellow] {text}", highlight=False)
+    return warnings
 
 
 def report(
@@ -140,42 +188,149 @@ def report(
     console: Console,
     extra: dict[str, Any],
 ) -> dict[str, Path]:
-    """Print the table; write metrics.json and the plots. Returns what was written."""
-    metrics = evaluation.metrics()
+    """Print the tables; write metrics.json, report.md and the plots. Returns what was written."""
+    p = evaluation.params
+    metrics = evaluation.metrics(exact_gap=optimum_gap(p))
+    for name, m in metrics.items():
+        m.update(exact_values(p, name))
     console.print(metrics_table(metrics, evaluation.episodes))
     console.print(savings_table(metrics))
+    warnings = _sanity_warnings(evaluation, console)
     outputs = {
         "metrics": run_dir / "metrics.json",
+        "report": run_dir / "report.md",
         "execution plot": run_dir / "execution_analysis.png",
         "savings plot": run_dir / "is_distribution.png",
+        "frontier plot": run_dir / "frontier.png",
     }
     data = {
         "episodes": evaluation.episodes,
         "evaluation_seed": settings.evaluation.seed,
         "settings": settings.model_dump(mode="json"),
+        "exact": {"cost_twap": metrics["twap"]["cost_mean_exact"], "cost_optimal": optimal_cost(p)},
         "strategies": metrics,
+        "warnings": warnings,
         **extra,
     }
     write_json(outputs["metrics"], data)
-    plot_execution(evaluation, outputs["execution plot"])
-    focus = "agent" if "agent" in evaluation.trajectories else list(evaluation.trajectories)[-1]
+    agents = [n for n in evaluation.trajectories if n.startswith("agent")]
+    focus = agents[0] if agents else list(evaluation.trajectories)[-1]
+    shown = [n for n in ("twap", "optimal") if n in evaluation.trajectories] + agents[:1]
+    plot_execution(evaluation, outputs["execution plot"], shown)
     plot_savings(evaluation, outputs["savings plot"], focus)
+    plot_frontier(evaluation, frontier(p), outputs["frontier plot"], ["twap", "optimal", *agents])
+    plots = {"inventory": "execution_analysis.png", "savings": "is_distribution.png"}
+    plots["frontier"] = "frontier.png"
+    write_text_atomic(outputs["report"], markdown_report(data, plots))
     return outputs
 
 
-def run_experiment(settings: Settings, run_dir: Path, console: Console) -> dict[str, Any]:
-    """`rl-exec run`: train, checkpoint, evaluate against TWAP, report."""
+def seed_list(master: int, count: int) -> list[int]:
+    """Independent training seeds split from the master seed."""
+    if count == 1:
+        return [master]
+    return [
+        int(s.generate_state(1)[0] % 2**31) for s in np.random.SeedSequence(master).spawn(count)
+    ]
+
+
+def _across_seeds(values: list[float], seed: int) -> dict[str, Any]:
+    """Mean, interquartile mean and a bootstrap 95 % interval of the mean across seeds."""
+    x = np.asarray(values)
+    rng = np.random.default_rng(seed)
+    boot = rng.choice(x, size=(10_000, len(x)), replace=True).mean(axis=1)
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return {
+        "values": values,
+        "mean": float(x.mean()),
+        "iqm": float(trim_mean(x, 0.25)),
+        "ci95_low": float(lo),
+        "ci95_high": float(hi),
+    }
+
+
+def run_experiment(
+    settings: Settings, run_dir: Path, console: Console, seeds: int = 1
+) -> dict[str, Any]:
+    """`rl-exec run`: train (once per seed), evaluate against TWAP and the exact benchmarks."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    result = train_with_progress(settings, run_dir, console)
-    save_checkpoint(run_dir / "model.pt", result, settings)
-    evaluation = evaluate_strategies(settings, [TWAP(), GreedyAgent(result.agent.online)])
-    training = checkpoint_payload(result, settings)["training"]
-    outputs = report(settings, evaluation, run_dir, console, {"training": training})
-    outputs = {"run folder": run_dir, "checkpoint": run_dir / "model.pt", **outputs}
+    p = MarketParams.from_settings(settings.simulation)
+    agents: list[Strategy] = []
+    training: dict[str, Any] = {}
+    for seed in seed_list(settings.simulation.seed, seeds):
+        seeded = settings.model_copy(
+            update={"simulation": settings.simulation.model_copy(update={"seed": seed})}
+        )
+        name, folder = (
+            ("agent", run_dir) if seeds == 1 else (f"agent-{seed}", run_dir / f"seed-{seed}")
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        console.print(f"[bold]training[/bold] {name} (seed {seed})", highlight=False)
+        result = train_with_progress(seeded, folder, console)
+        save_checkpoint(folder / "model.pt", result, seeded)
+        agents.append(GreedyAgent(result.agent.online, name=name))
+        training[name] = checkpoint_payload(result, seeded)["training"] | {"seed": seed}
+    evaluation = evaluate_strategies(settings, [*run_references(p), *agents])
+    extra: dict[str, Any] = {"training": training}
+    if seeds > 1:
+        extra["seeds_summary"] = _seeds_summary(evaluation, [a.name for a in agents], settings)
+    outputs = report(settings, evaluation, run_dir, console, extra)
+    outputs = {"run folder": run_dir, **outputs}
+    if seeds == 1:
+        outputs["checkpoint"] = run_dir / "model.pt"
     if settings.logging.tensorboard:
         outputs["tensorboard"] = run_dir
     print_outputs(console, outputs)
     return evaluation.metrics()
+
+
+def _seeds_summary(evaluation: Evaluation, names: list[str], settings: Settings) -> dict[str, Any]:
+    metrics = evaluation.metrics(exact_gap=optimum_gap(evaluation.params))
+    summary = {
+        "cost_savings_bps": _across_seeds(
+            [metrics[n]["savings_cost"]["avg_savings_bps"] for n in names], settings.simulation.seed
+        )
+    }
+    gaps = [g["value"] for n in names if (g := metrics[n].get("gap_captured"))]
+    if len(gaps) == len(names):
+        summary["gap_captured"] = _across_seeds(gaps, settings.simulation.seed)
+    return summary
+
+
+def run_benchmark(settings: Settings, out_dir: Path, console: Console) -> bool:
+    """`rl-exec benchmark`: closed forms vs Monte Carlo; True when they all agree."""
+    p = MarketParams.from_settings(settings.simulation)
+    shocks = shock_matrix(settings.evaluation.seed, settings.evaluation.episodes, p.N)
+    checks, evaluation = run_checks(p, shocks)
+    console.print(benchmark_table(checks, evaluation.episodes))
+    data = {
+        "episodes": evaluation.episodes,
+        "evaluation_seed": settings.evaluation.seed,
+        "settings": settings.model_dump(mode="json"),
+        "tolerance_se": TOLERANCE_SE,
+        "strategies": {c.name: c.values | {"ok": c.ok} for c in checks},
+        "frontier": [
+            {"risk_aversion": lam, "is_mean": m, "is_std": sd} for lam, m, sd in frontier(p)
+        ],
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "benchmark.json", data)
+    plot_frontier(evaluation, frontier(p), out_dir / "frontier.png", [c.name for c in checks])
+    print_outputs(
+        console, {"benchmark": out_dir / "benchmark.json", "frontier": out_dir / "frontier.png"}
+    )
+    bad = [c.name for c in checks if not c.ok]
+    if bad:
+        console.print(
+            f"[red]self-check FAILED[/red]: Monte Carlo and closed form disagree by more than "
+            f"{TOLERANCE_SE:g} standard errors for {', '.join(bad)}",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"[green]self-check passed[/green]: all within {TOLERANCE_SE:g} standard errors"
+        )
+    return not bad
 
 
 def train_only(settings: Settings, run_dir: Path, console: Console) -> Path:
@@ -198,7 +353,9 @@ def evaluate_checkpoint(
 ) -> dict[str, Any]:
     """`rl-exec evaluate`: the saved agent vs TWAP on settings.simulation (the trained market)."""
     console.print(f"evaluating {checkpoint} on {settings.evaluation.episodes:,} test episodes")
-    evaluation = evaluate_strategies(settings, [TWAP(), GreedyAgent(loaded.network)])
+    p = MarketParams.from_settings(settings.simulation)
+    strategies = [*run_references(p), GreedyAgent(loaded.network)]
+    evaluation = evaluate_strategies(settings, strategies)
     outputs = report(settings, evaluation, run_dir, console, {"checkpoint": str(checkpoint)})
     print_outputs(console, outputs)
     return evaluation.metrics()

@@ -337,6 +337,18 @@ def register_envs() -> None:
         )
 
 
-def shock_matrix(seed: int | np.random.SeedSequence, episodes: int, horizon: int) -> FloatArray:
-    """Shared price shocks Z[i, k] for a set of evaluation episodes."""
-    return np.random.default_rng(seed).standard_normal((episodes, horizon))
+def shock_matrix(
+    seed: int | np.random.SeedSequence, episodes: int, horizon: int, antithetic: bool = False
+) -> FloatArray:
+    """Shared price shocks Z[i, k] for a set of evaluation episodes.
+
+    antithetic: episode i + E/2 gets -Z of episode i (E even), which cancels most of the noise of
+    mean costs; statistics then use pair averages as the independent units.
+    """
+    rng = np.random.default_rng(seed)
+    if not antithetic:
+        return rng.standard_normal((episodes, horizon))
+    if episodes % 2:
+        raise ValueError("antithetic shocks need an even number of episodes")
+    half = rng.standard_normal((episodes // 2, horizon))
+    return np.concatenate([half, -half])

@@ -17,7 +17,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from rl_order_execution.evaluation import Evaluation
+from rl_order_execution.evaluation import Z95, Evaluation, standard_error
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
@@ -157,3 +157,135 @@ def print_outputs(console: Console, outputs: Mapping[str, Path]) -> None:
     console.print("[bold]Outputs[/bold]")
     for what, where in outputs.items():
         console.print(f"  {what:<16} {where}", soft_wrap=True, highlight=False)
+
+
+def plot_frontier(
+    evaluation: Evaluation,
+    curve: list[tuple[float, float, float]],
+    path: Path,
+    points: list[str],
+) -> None:
+    """E[IS] vs Std[IS]: the Almgren-Chriss frontier and strategies' Monte Carlo estimates."""
+    p = evaluation.params
+    fig, ax = plt.subplots(figsize=(8, 6))
+    std = np.array([c[2] for c in curve]) * p.bps
+    mean = np.array([c[1] for c in curve]) * p.bps
+    ax.plot(std, mean, color="grey", lw=2, label="Almgren-Chriss frontier (exact)")
+    for name in points:
+        if name not in evaluation.trajectories:
+            continue
+        is_ = evaluation.trajectories[name].shortfall(p) * p.bps
+        se = standard_error(is_, evaluation.antithetic)
+        ax.errorbar(
+            is_.std(ddof=1),
+            is_.mean(),
+            yerr=Z95 * se,
+            fmt="o",
+            capsize=4,
+            label=f"{name} (MC, 95% CI)",
+        )
+    ax.set_xlabel("Std[IS] (bps)")
+    ax.set_ylabel("E[IS] (bps)")
+    ax.set_title(f"Efficient frontier, lambda = {p.lam:g} marked by the strategies")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
+def benchmark_table(checks: list[Any], episodes: int) -> Table:
+    """Closed form next to Monte Carlo (95 % CI) for each reference strategy, in $."""
+    table = Table(title=f"Self-check: exact vs Monte Carlo on {episodes:,} episodes ($)")
+    for col in ("strategy", "E[IS] exact", "E[IS] MC [95% CI]", "Std[IS] exact", "Std[IS] MC"):
+        table.add_column(col, justify="right")
+    for col in ("E[C] exact", "E[C] MC [95% CI]", "max |z|", "check"):
+        table.add_column(col, justify="right")
+    for c in checks:
+        v = c.values
+        zs = [abs(z) for k in ("z_is_mean", "z_is_std", "z_cost_mean") if (z := v[k]) is not None]
+        table.add_row(
+            c.name,
+            _fmt(v["is_mean_exact"]),
+            _mc(v["is_mean"], v["is_se"]),
+            _fmt(v["is_std_exact"]),
+            _fmt(v["is_std"]),
+            _fmt(v["cost_mean_exact"]),
+            _mc(v["cost_mean"], v["cost_se"]),
+            _fmt(max(zs), 2) if zs else "n/a",
+            "[green]ok[/green]" if c.ok else "[red]MISMATCH[/red]",
+        )
+    return table
+
+
+def _mc(mean: float, se: float) -> str:
+    return f"{mean:,.2f} [{mean - Z95 * se:,.2f}, {mean + Z95 * se:,.2f}]"
+
+
+def _md_table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown_report(data: Mapping[str, Any], plots: Mapping[str, str]) -> str:
+    """report.md: settings, costs, savings vs TWAP, gap captured, seeds summary, plots."""
+    sim = data["settings"]["simulation"]
+    out = [
+        "# Execution report",
+        "",
+        f"{data['episodes']:,} test episodes with shared price shocks "
+        f"(evaluation seed {data['evaluation_seed']}). Costs in bps of Q*P0.",
+        "",
+        "## Market",
+        "",
+        _md_table(["setting", "value"], [[k, str(v)] for k, v in sim.items()]),
+        "",
+        "## Costs",
+        "",
+    ]
+    rows = []
+    for name, m in data["strategies"].items():
+        g = m.get("gap_captured")
+        gap = "n/a" if not g else f"{g['value']:.1%} [{g['ci95_low']:.1%}, {g['ci95_high']:.1%}]"
+        sc = m["savings_cost"]
+        rows.append(
+            [
+                name,
+                _fmt(m["is_mean_bps"]),
+                _fmt(m["is_std_bps"]),
+                _fmt(m["cost_mean_bps"]),
+                _ci(m["savings_is"]),
+                _ci(sc),
+                f"{sc['win_rate']:.1%}",
+                gap,
+            ]
+        )
+    headers = ["strategy", "IS mean", "IS std", "cost mean", "IS savings vs TWAP [95% CI]"]
+    headers += ["cost savings vs TWAP [95% CI]", "cost win rate", "gap captured [95% CI]"]
+    out += [
+        _md_table(headers, rows),
+        "",
+        "n.s. = not significantly different from TWAP (paired test, 5 %).",
+    ]
+    if "seeds_summary" in data:
+        s = data["seeds_summary"]
+        out += ["", "## Across training seeds", ""]
+        out += [
+            _md_table(
+                ["metric", "mean", "IQM", "bootstrap 95% CI", "per seed"],
+                [
+                    [
+                        key,
+                        _fmt(v["mean"], 4),
+                        _fmt(v["iqm"], 4),
+                        f"[{_fmt(v['ci95_low'], 4)}, {_fmt(v['ci95_high'], 4)}]",
+                        ", ".join(_fmt(x, 4) for x in v["values"]),
+                    ]
+                    for key, v in s.items()
+                ],
+            )
+        ]
+    if data.get("warnings"):
+        out += ["", "## Warnings", ""] + [f"- {w}" for w in data["warnings"]]
+    out += ["", "## Plots", ""] + [f"![{title}]({file})" for title, file in plots.items()]
+    return "\n".join(out) + "\n"

@@ -41,9 +41,10 @@ class TWAP:
 class GreedyAgent:
     """The trained Q-network acting greedily on the MODEL.md observation."""
 
-    name = "agent"
-
-    def __init__(self, network: QNetwork, device: torch.device | None = None) -> None:
+    def __init__(
+        self, network: QNetwork, device: torch.device | None = None, name: str = "agent"
+    ) -> None:
+        self.name = name
         self.network = network
         self.device = device or next(network.parameters()).device
 

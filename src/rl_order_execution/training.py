@@ -138,7 +138,8 @@ def train(
     buffer = ReplayBuffer(rl.memory_size, OBS_DIM, device)
     explore_rng = np.random.default_rng(seeds.exploration)
     replay_rng = np.random.default_rng(seeds.replay)
-    validator = Validator(p, shock_matrix(seeds.validation, rl.validation_episodes, p.N))
+    validation_shocks = shock_matrix(seeds.validation, 2 * rl.validation_episodes, p.N, True)
+    validator = Validator(p, validation_shocks)
     env = VecExecutionEnv(min(rl.n_envs, rl.episodes), p)
     obs, _ = env.reset(seed=seeds.env)
 
