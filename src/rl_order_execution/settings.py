@@ -162,7 +162,9 @@ class RLSettings(_Section):
         100, ge=1, description="Training episodes between greedy validation evaluations."
     )
     validation_episodes: int = Field(
-        1000, ge=1, description="Shared-shock validation episodes (own seed, not the test set)."
+        500,
+        ge=1,
+        description="Antithetic pairs of validation episodes (own seed, not the test set).",
     )
     keep_best: bool = Field(
         True, description="Keep the weights with the best validation cost, not the last ones."
@@ -189,9 +191,19 @@ class EvaluationSettings(_Section):
     """The final test: every strategy on the same shared-shock episodes."""
 
     episodes: int = Field(1000, ge=2, le=1_000_000, description="Test episodes.")
+    antithetic: bool = Field(
+        True,
+        description="Draw test shocks in antithetic pairs (Z, -Z): far less noise in mean costs.",
+    )
     seed: int = Field(
         20240601, ge=0, description="Seed of the test shocks (shared by all strategies and runs)."
     )
+
+    @model_validator(mode="after")
+    def _check_even(self) -> EvaluationSettings:
+        if self.antithetic and self.episodes % 2:
+            raise ValueError("episodes must be even when antithetic is true (shocks come in pairs)")
+        return self
 
 
 class OptimizationSettings(_Section):
