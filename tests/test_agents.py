@@ -56,3 +56,22 @@ def test_unavailable_cuda_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="no CUDA device"):
         resolve_device("cuda")
     assert resolve_device("auto").type == "cpu"
+
+
+def test_adam_matches_torch_adam() -> None:
+    from rl_order_execution.agents import Adam, QNetwork
+
+    torch.manual_seed(0)
+    ours = QNetwork(4, 3, [8])
+    theirs = QNetwork(4, 3, [8])
+    theirs.load_state_dict(ours.state_dict())
+    opt_ours = Adam(list(ours.parameters()), lr=1e-2)
+    opt_theirs = torch.optim.Adam(theirs.parameters(), lr=1e-2)
+    x = torch.randn(32, 4)
+    for _ in range(5):
+        for net, opt in ((ours, opt_ours), (theirs, opt_theirs)):
+            opt.zero_grad()
+            net(x).pow(2).mean().backward()
+            opt.step()
+    for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
