@@ -12,7 +12,7 @@ WORKFLOWS := $(wildcard .github/workflows/*.yaml .github/workflows/*.yml)
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev run train evaluate test lint format type-check check tensorboard clean \
-	docker-build docker-run setup-hooks changelog docs
+	docker-build docker-run setup-hooks changelog docs bench benchmark
 
 help: ## List the targets with their one-line descriptions
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  %-18s %s\n", $$1, $$2}'
@@ -57,6 +57,13 @@ type-check: $(STAMP) ## mypy --strict over src, tests, benchmarks and scripts
 	$(BIN)/mypy
 
 check: lint type-check test ## Everything CI runs: lint, type-check, tests
+
+bench: $(STAMP) ## Speed benchmark (env throughput, time to quality vs SB3, evaluation); writes benchmarks/results.json
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/bench.py $(ARGS)
+
+benchmark: $(RUN_STAMP) ## Self-check: closed forms vs Monte Carlo for every reference strategy (ARGS="...")
+	$(BIN)/rl-exec benchmark $(ARGS)
 
 docs: $(RUN_STAMP) ## Regenerate the README configuration table from the Settings models
 	$(BIN)/python scripts/settings_table.py --update README.md

@@ -42,14 +42,16 @@ def rollout(p: MarketParams, strategy: Strategy, shocks: FloatArray) -> Trajecto
     """Run a strategy on every episode of `shocks` (E, N) in lockstep."""
     E, N = shocks.shape
     s = MarketState.initial(p, E)
-    q, S = np.empty((E, N + 1)), np.empty((E, N + 1))
-    n, px, r = np.zeros((E, N)), np.zeros((E, N)), np.zeros((E, N))
-    q[:, 0], S[:, 0] = s.q, s.S
+    # filled step by step as contiguous rows (k, E), handed out as (E, k) views
+    q, S = np.empty((N + 1, E)), np.empty((N + 1, E))
+    n, px, r = np.empty((N, E)), np.empty((N, E)), np.empty((N, E))
+    z = np.ascontiguousarray(shocks.T)
+    q[0], S[0] = s.q, s.S
     for k in range(N):
-        res = market_step(p, s, strategy(p, s), shocks[:, k])
-        n[:, k], px[:, k], r[:, k] = res.n, res.exec_price, res.reward
-        q[:, k + 1], S[:, k + 1] = s.q, s.S
-    return Trajectories(q=q, n=n, px=px, r=r, S=S)
+        res = market_step(p, s, strategy(p, s), z[k])
+        n[k], px[k], r[k] = res.n, res.exec_price, res.reward
+        q[k + 1], S[k + 1] = s.q, s.S
+    return Trajectories(q=q.T, n=n.T, px=px.T, r=r.T, S=S.T)
 
 
 def standard_error(x: FloatArray, antithetic: bool = False) -> float:

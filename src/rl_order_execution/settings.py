@@ -207,13 +207,37 @@ class EvaluationSettings(_Section):
 
 
 class OptimizationSettings(_Section):
-    """Hyperparameter search (Optuna)."""
+    """Hyperparameter search (Optuna): search space, budget, storage, pruning, workers."""
 
     study_name: str = Field("rl-order-execution", min_length=1, description="Optuna study name.")
-    n_trials: int = Field(50, ge=1, description="Trials to run.")
+    study_name_includes_market_hash: bool = Field(
+        True,
+        description="Append a short hash of the simulation settings (seed excluded) to the study "
+        "name, so studies of different markets never mix.",
+    )
+    storage: str = Field(
+        "sqlite:///db/optuna_study.db",
+        min_length=1,
+        description="Optuna RDB storage URL (SQLAlchemy form; e.g. postgresql://user@host/db).",
+    )
+    n_trials: int = Field(
+        50, ge=1, le=100_000, description="Study-wide total of complete or pruned trials."
+    )
     tuning_episodes: int = Field(1500, ge=1, description="Training episodes per trial.")
-    lr_min: float = Field(1e-4, gt=0, description="Lower bound of the learning-rate search.")
-    lr_max: float = Field(3e-3, gt=0, description="Upper bound of the learning-rate search.")
+    report_interval: int = Field(
+        50,
+        ge=1,
+        description="Episodes between validations in a trial (its rl.eval_interval); pruner step.",
+    )
+    validation_episodes: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        description="Validation episodes per trial (rl.validation_episodes).",
+    )
+    seed: int = Field(0, ge=0, description="TPE sampler seed; each worker derives its own from it.")
+    lr_min: float = Field(1e-4, gt=0, lt=1, description="Lower bound of the learning-rate search.")
+    lr_max: float = Field(3e-3, gt=0, lt=1, description="Upper bound of the learning-rate search.")
     batch_sizes: list[int] = Field(
         default_factory=lambda: [64, 128, 256, 512],
         min_length=1,
@@ -221,15 +245,82 @@ class OptimizationSettings(_Section):
     )
     gamma_min: float = Field(0.95, gt=0, le=1, description="Lower bound of the discount search.")
     gamma_max: float = Field(1.0, gt=0, le=1, description="Upper bound of the discount search.")
+    hidden_widths: list[int] = Field(
+        default_factory=lambda: [32, 64, 128],
+        min_length=1,
+        description="Candidate hidden-layer widths (every layer gets the same width).",
+    )
+    hidden_layers: int = Field(2, ge=1, le=8, description="Hidden layers of every tried network.")
+    target_update_min: int = Field(
+        50, ge=1, description="Lower bound of the target-network copy interval (updates)."
+    )
+    target_update_max: int = Field(
+        1000, ge=1, description="Upper bound of the target-network copy interval (updates)."
+    )
+    epsilon_decay_min: float = Field(
+        0.99, gt=0, le=1, description="Lower bound of the per-episode epsilon decay."
+    )
+    epsilon_decay_max: float = Field(
+        0.999, gt=0, le=1, description="Upper bound of the per-episode epsilon decay."
+    )
+    updates_per_step_min: float = Field(
+        0.25, gt=0, le=64, description="Lower bound of the replay ratio (updates per env step)."
+    )
+    updates_per_step_max: float = Field(
+        4.0, gt=0, le=64, description="Upper bound of the replay ratio (updates per env step)."
+    )
+    n_envs_choices: list[int] = Field(
+        default_factory=lambda: [8, 16, 32, 64],
+        min_length=1,
+        description="Candidate numbers of episodes collected in lockstep.",
+    )
+    pruning: bool = Field(True, description="Stop unpromising trials early (median pruner).")
+    pruner_startup_trials: int = Field(
+        5, ge=0, description="Finished trials before the pruner may stop any trial."
+    )
+    pruner_warmup_episodes: int = Field(
+        200, ge=0, description="Training episodes of a trial before it may be pruned."
+    )
+    heartbeat_interval: int = Field(
+        30, ge=1, description="Seconds between a running trial's heartbeats in the storage."
+    )
+    grace_period: int = Field(
+        120,
+        ge=2,
+        description="Seconds without a heartbeat before a running trial counts as dead (retried).",
+    )
+    max_retry: int = Field(2, ge=0, le=100, description="Retries of a trial whose worker died.")
+    max_consecutive_failures: int = Field(
+        5, ge=1, description="A worker stops after this many failed trials in a row."
+    )
+
+    @field_validator("batch_sizes", "n_envs_choices")
+    @classmethod
+    def _check_counts(cls, value: list[int]) -> list[int]:
+        if any(v < 1 or v > 65_536 for v in value):
+            raise ValueError("every value must be between 1 and 65536")
+        if len(set(value)) != len(value):
+            raise ValueError("values must be distinct")
+        return value
+
+    @field_validator("hidden_widths")
+    @classmethod
+    def _check_widths(cls, value: list[int]) -> list[int]:
+        if any(h < 1 or h > 4096 for h in value):
+            raise ValueError("every hidden width must be between 1 and 4096")
+        if len(set(value)) != len(value):
+            raise ValueError("widths must be distinct")
+        return value
 
     @model_validator(mode="after")
     def _check_ranges(self) -> OptimizationSettings:
-        if self.lr_min > self.lr_max:
-            raise ValueError("lr_min must be <= lr_max")
-        if self.gamma_min > self.gamma_max:
-            raise ValueError("gamma_min must be <= gamma_max")
-        if any(b < 1 for b in self.batch_sizes):
-            raise ValueError("batch sizes must be >= 1")
+        for name in ("lr", "gamma", "target_update", "epsilon_decay", "updates_per_step"):
+            if getattr(self, f"{name}_min") > getattr(self, f"{name}_max"):
+                raise ValueError(f"{name}_min must be <= {name}_max")
+        if self.grace_period <= self.heartbeat_interval:
+            raise ValueError("grace_period must exceed heartbeat_interval")
+        if "://" not in self.storage:
+            raise ValueError("storage must be a database URL such as sqlite:///db/optuna_study.db")
         return self
 
 

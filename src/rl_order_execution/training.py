@@ -23,7 +23,7 @@ from rl_order_execution.market import (
     twap_value,
 )
 from rl_order_execution.settings import RLSettings, Settings
-from rl_order_execution.strategies import TWAP, GreedyAgent
+from rl_order_execution.strategies import TWAP, GreedyAgent, Strategy
 
 
 class ScalarLogger(Protocol):
@@ -100,9 +100,12 @@ class Validator:
     def __post_init__(self) -> None:
         self.twap_cost = float(rollout(self.params, TWAP(), self.shocks).cost(self.params).mean())
 
+    def cost(self, strategy: Strategy) -> float:
+        """Mean risk-adjusted cost ($) of a strategy on the validation shocks."""
+        return float(rollout(self.params, strategy, self.shocks).cost(self.params).mean())
+
     def savings_bps(self, agent: DQNAgent) -> float:
-        cost = rollout(self.params, GreedyAgent(agent.online), self.shocks).cost(self.params).mean()
-        return (self.twap_cost - float(cost)) * self.params.bps
+        return (self.twap_cost - self.cost(GreedyAgent(agent.online))) * self.params.bps
 
 
 @dataclass
