@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rl_order_execution.benchmarking import optimum_gap
+from rl_order_execution.evaluation import evaluate
+from rl_order_execution.experiment import evaluate_strategies
+from rl_order_execution.market import MarketParams, VecExecutionEnv, shock_matrix
+from rl_order_execution.settings import Settings
+from rl_order_execution.strategies import TWAP, GreedyAgent
+from rl_order_execution.training import TrainingSeeds, epsilon_at, learner_reward, train
+
+
+def _settings(**rl: object) -> Settings:
+    base = {"episodes": 64, "n_envs": 8, "learning_starts": 100, "batch_size": 32}
+    return Settings.model_validate({"rl": {**base, "eval_interval": 32, **rl}})
+
+
+def _metrics(settings: Settings) -> dict[str, object]:
+    result = train(settings)
+    return evaluate_strategies(settings, [TWAP(), GreedyAgent(result.agent.online)]).metrics()
+
+
+def test_same_seed_same_metrics_different_seed_differs() -> None:
+    settings = _settings(validation_episodes=50)
+    first, second = _metrics(settings), _metrics(settings)
+    assert first == second
+    other = settings.model_copy(
+        update={"simulation": settings.simulation.model_copy(update={"seed": 7})}
+    )
+    assert _metrics(other)["agent"] != first["agent"]
+
+
+def test_every_strategy_sees_the_same_shocks() -> None:
+    p = MarketParams(alpha=0.0)  # no permanent impact: mid prices depend on shocks only
+    ev = evaluate(
+        p, [TWAP(), GreedyAgent(train(_settings()).agent.online)], shock_matrix(3, 20, p.N)
+    )
+    np.testing.assert_allclose(ev.trajectories["twap"].S, ev.trajectories["agent"].S)
+
+
+def test_epsilon_schedule_decays_to_floor() -> None:
+    assert epsilon_at(0, 1.0, 0.05, 0.9) == 1.0
+    assert epsilon_at(1, 1.0, 0.05, 0.9) == pytest.approx(0.9)
+    assert epsilon_at(1000, 1.0, 0.05, 0.9) == 0.05
+
+
+def test_learner_reward_keeps_the_episode_return_up_to_the_start_potential() -> None:
+    """Shaping + control variate: the learner's episode return = env return + Phi(s0) + a
+    zero-mean term, so its mean over many episodes is the env's mean return + Phi(s0)."""
+    settings = Settings()
+    p = MarketParams.from_settings(settings.simulation)
+    rl = settings.rl.model_copy(update={"reward_scale": 1.0})
+    env = VecExecutionEnv(4000, p)
+    obs, _ = env.reset(seed=1)
+    env_total = np.zeros(4000)
+    learner_total = np.zeros(4000)
+    for _ in range(p.N):
+        nxt, reward, term, _, info = env.step(np.full(4000, 2))
+        final = np.where(term[:, None], info.get("final_obs", nxt), nxt)
+        learner_total += learner_reward(p, rl, obs, reward, final, term)
+        env_total += reward
+        obs = nxt
+    phi0 = -7617.0 * p.bps  # Phi(s0) = E[return of TWAP] at the defaults
+    diff = learner_total - env_total
+    se = diff.std(ddof=1) / np.sqrt(len(diff))
+    assert abs(diff.mean() - (-phi0)) < 4 * se + 1e-3
+    assert learner_total.std() < 0.2 * env_total.std()  # and most of the noise is gone
+
+
+def test_seeds_split_into_independent_streams() -> None:
+    a, b = TrainingSeeds.from_master(1), TrainingSeeds.from_master(2)
+    assert a.env != b.env and a.agent != b.agent and a.env != a.agent
+
+
+def test_short_training_captures_half_of_the_optimum_advantage() -> None:
+    settings = Settings.model_validate({"rl": {"episodes": 400}})
+    result = train(settings)
+    p = MarketParams.from_settings(settings.simulation)
+    m = evaluate_strategies(settings, [TWAP(), GreedyAgent(result.agent.online)]).metrics(
+        exact_gap=optimum_gap(p)
+    )
+    assert m["agent"]["gap_captured"]["value"] >= 0.5
