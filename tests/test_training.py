@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -17,7 +19,7 @@ def _settings(**rl: object) -> Settings:
     return Settings.model_validate({"rl": {**base, "eval_interval": 32, **rl}})
 
 
-def _metrics(settings: Settings) -> dict[str, object]:
+def _metrics(settings: Settings) -> dict[str, dict[str, Any]]:
     result = train(settings)
     return evaluate_strategies(settings, [TWAP(), GreedyAgent(result.agent.online)]).metrics()
 
