@@ -117,7 +117,10 @@ class RLSettings(_Section):
     gamma: float = Field(
         1.0, gt=0, le=1, description="Discount; 1 optimises the undiscounted cost (finite horizon)."
     )
-    lr: float = Field(1e-3, gt=0, lt=1, description="Adam learning rate.")
+    lr: float = Field(1e-3, gt=0, lt=1, description="Adam learning rate at the start.")
+    lr_end_fraction: float = Field(
+        1.0, ge=0, le=1, description="Learning rate at the end, as a fraction of lr (linear decay)."
+    )
     batch_size: int = Field(256, ge=1, le=65_536, description="Replay minibatch size.")
     epsilon_start: float = Field(1.0, ge=0, le=1, description="Initial exploration rate.")
     epsilon_end: float = Field(0.02, ge=0, le=1, description="Final exploration rate.")

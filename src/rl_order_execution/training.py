@@ -84,6 +84,11 @@ def learner_reward(
     return (r * rl.reward_scale).astype(np.float32)
 
 
+def linear_decay(progress: float, end_fraction: float) -> float:
+    """Factor going linearly from 1 at the start of training to end_fraction at its end."""
+    return 1.0 - (1.0 - end_fraction) * min(max(progress, 0.0), 1.0)
+
+
 def epsilon_at(episodes_done: int, start: float, end: float, decay: float) -> float:
     """The original schedule: multiplicative decay per episode, floored at `end`."""
     return max(end, start * decay**episodes_done)
@@ -185,6 +190,7 @@ def train(
 
         if buffer.size >= max(rl.learning_starts, rl.batch_size):
             credit += rl.updates_per_step
+            agent.optimizer.lr = rl.lr * linear_decay(episodes / rl.episodes, rl.lr_end_fraction)
             while credit >= 1.0:
                 credit -= 1.0
                 loss, mean_q = agent.update(buffer.sample(rl.batch_size, replay_rng))
