@@ -32,7 +32,7 @@ def test_replay_buffer_wraps_around() -> None:
     for start in (0, 3):  # 3 rows, then 3 more: the oldest row is overwritten
         idx = np.arange(start, start + 3)
         obs = np.stack([idx, idx], axis=1).astype(np.float32)
-        buf.add(obs, idx, idx.astype(np.float32), obs + 100, np.zeros(3))
+        buf.add(obs, idx, idx.astype(np.float32), obs + 100, np.zeros(3), 0.9)
     assert buf.size == 5 and buf.pos == 1
     np.testing.assert_array_equal(buf.actions, [5, 1, 2, 3, 4])
     np.testing.assert_array_equal(buf.next_obs[0], [105.0, 105.0])
@@ -44,7 +44,9 @@ def test_replay_buffer_wraps_around() -> None:
 def test_replay_buffer_keeps_newest_rows_of_an_oversized_add() -> None:
     buf = ReplayBuffer(capacity=3, obs_dim=1, device=torch.device("cpu"))
     idx = np.arange(7)
-    buf.add(idx[:, None].astype(np.float32), idx, idx.astype(np.float32), idx[:, None], idx * 0)
+    buf.add(
+        idx[:, None].astype(np.float32), idx, idx.astype(np.float32), idx[:, None], idx * 0, 1.0
+    )
     assert sorted(buf.actions.tolist()) == [4, 5, 6]
 
 

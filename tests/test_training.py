@@ -21,7 +21,7 @@ def _settings(**rl: object) -> Settings:
 
 def _metrics(settings: Settings) -> dict[str, dict[str, Any]]:
     result = train(settings)
-    return evaluate_strategies(settings, [TWAP(), GreedyAgent(result.agent.online)]).metrics()
+    return evaluate_strategies(settings, [TWAP(), GreedyAgent(result.agent.policy)]).metrics()
 
 
 def test_same_seed_same_metrics_different_seed_differs() -> None:
@@ -37,7 +37,7 @@ def test_same_seed_same_metrics_different_seed_differs() -> None:
 def test_every_strategy_sees_the_same_shocks() -> None:
     p = MarketParams(alpha=0.0)  # no permanent impact: mid prices depend on shocks only
     ev = evaluate(
-        p, [TWAP(), GreedyAgent(train(_settings()).agent.online)], shock_matrix(3, 20, p.N)
+        p, [TWAP(), GreedyAgent(train(_settings()).agent.policy)], shock_matrix(3, 20, p.N)
     )
     np.testing.assert_allclose(ev.trajectories["twap"].S, ev.trajectories["agent"].S)
 
@@ -80,7 +80,42 @@ def test_short_training_captures_half_of_the_optimum_advantage() -> None:
     settings = Settings.model_validate({"rl": {"episodes": 400}})
     result = train(settings)
     p = MarketParams.from_settings(settings.simulation)
-    m = evaluate_strategies(settings, [TWAP(), GreedyAgent(result.agent.online)]).metrics(
+    m = evaluate_strategies(settings, [TWAP(), GreedyAgent(result.agent.policy)]).metrics(
         exact_gap=optimum_gap(p)
     )
     assert m["agent"]["gap_captured"]["value"] >= 0.5
+
+
+def test_n_step_returns_sum_rewards_and_stop_at_episode_end() -> None:
+    from rl_order_execution.training import NStepReturns
+
+    window = NStepReturns(n=3, gamma=0.5)
+    obs = [np.full((2, 1), float(t), dtype=np.float32) for t in range(5)]
+    # env 0 runs on; env 1 ends its episode at step 1
+    steps = [
+        (np.array([1.0, 10.0]), np.array([False, False])),
+        (np.array([2.0, 20.0]), np.array([False, True])),
+        (np.array([4.0, 40.0]), np.array([False, False])),
+    ]
+    out = None
+    for t, (reward, term) in enumerate(steps):
+        out = window.push(obs[t], np.array([t, t]), reward, obs[t + 1], term)
+    assert out is not None
+    first_obs, actions, total, next_obs, done, discount = out
+    np.testing.assert_allclose(total, [1 + 0.5 * 2 + 0.25 * 4, 10 + 0.5 * 20])
+    np.testing.assert_array_equal(done, [False, True])
+    np.testing.assert_allclose(discount, [0.125, 0.25])
+    np.testing.assert_allclose(next_obs[:, 0], [3.0, 2.0])  # s_{t+3}, or the final state
+    assert actions.tolist() == [0, 0] and first_obs[0, 0] == 0.0
+
+
+def test_dueling_head_centres_advantages() -> None:
+    import torch
+
+    from rl_order_execution.agents import QNetwork
+
+    net = QNetwork(4, 5, [8], dueling=True)
+    x = torch.randn(6, 4)
+    out = net.head(net.body(x))
+    q = net(x)
+    torch.testing.assert_close(q.mean(dim=1), out[:, 0])  # mean_a Q = V when advantages centre

@@ -20,20 +20,30 @@ def resolve_device(device: str) -> torch.device:
 
 
 class QNetwork(nn.Module):
-    """MLP: observation (B, obs_dim) -> Q-values (B, n_actions)."""
+    """MLP: observation (B, obs_dim) -> Q-values (B, n_actions).
 
-    def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: list[int]) -> None:
+    dueling: Q = V(s) + A(s, a) - mean_a A(s, a) (Wang et al. 2016), so the small differences
+    between actions are learned apart from the state's value.
+    """
+
+    def __init__(
+        self, obs_dim: int, n_actions: int, hidden_sizes: list[int], dueling: bool = False
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = obs_dim
         for h in hidden_sizes:
             layers += [nn.Linear(width, h), nn.ReLU()]
             width = h
-        layers.append(nn.Linear(width, n_actions))
-        self.net = nn.Sequential(*layers)
+        self.dueling = dueling
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(width, n_actions + (1 if dueling else 0))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.net(obs)
+        out: torch.Tensor = self.head(self.body(obs))
+        if self.dueling:
+            value, advantage = out[:, :1], out[:, 1:]
+            out = value + advantage - advantage.mean(dim=1, keepdim=True)
         return out
 
 
@@ -43,6 +53,7 @@ class Batch(NamedTuple):
     rewards: torch.Tensor  # (B,)
     next_obs: torch.Tensor  # (B, obs_dim)
     terminated: torch.Tensor  # (B,) 1.0 where the episode ended: no bootstrap
+    discounts: torch.Tensor  # (B,) gamma^m for an m-step return
 
 
 class ReplayBuffer:
@@ -56,6 +67,7 @@ class ReplayBuffer:
         self.actions = np.zeros(capacity, dtype=np.int64)
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.terminated = np.zeros(capacity, dtype=np.float32)
+        self.discounts = np.zeros(capacity, dtype=np.float32)
         self.pos = 0
         self.size = 0
 
@@ -66,11 +78,14 @@ class ReplayBuffer:
         rewards: np.ndarray,
         next_obs: np.ndarray,
         terminated: np.ndarray,
+        discounts: np.ndarray | float,
     ) -> None:
         n = len(actions)
+        discounts = np.broadcast_to(np.asarray(discounts, dtype=np.float32), (n,))
         if n > self.capacity:  # keep only the newest rows
-            obs, actions, rewards, next_obs, terminated = (
-                x[-self.capacity :] for x in (obs, actions, rewards, next_obs, terminated)
+            obs, actions, rewards, next_obs, terminated, discounts = (
+                x[-self.capacity :]
+                for x in (obs, actions, rewards, next_obs, terminated, discounts)
             )
             n = self.capacity
         idx = (self.pos + np.arange(n)) % self.capacity
@@ -79,6 +94,7 @@ class ReplayBuffer:
         self.rewards[idx] = rewards
         self.next_obs[idx] = next_obs
         self.terminated[idx] = terminated
+        self.discounts[idx] = discounts
         self.pos = int((self.pos + n) % self.capacity)
         self.size = min(self.size + n, self.capacity)
 
@@ -89,7 +105,12 @@ class ReplayBuffer:
             return torch.from_numpy(x[idx]).to(self.device)
 
         return Batch(
-            t(self.obs), t(self.actions), t(self.rewards), t(self.next_obs), t(self.terminated)
+            t(self.obs),
+            t(self.actions),
+            t(self.rewards),
+            t(self.next_obs),
+            t(self.terminated),
+            t(self.discounts),
         )
 
 
@@ -98,9 +119,11 @@ def double_dqn_target(
     next_q_target: torch.Tensor,
     rewards: torch.Tensor,
     terminated: torch.Tensor,
-    gamma: float,
+    gamma: float | torch.Tensor,
 ) -> torch.Tensor:
     """y = r + gamma * (1 - done) * Q_target(s', argmax_a Q_online(s', a)).
+
+    gamma may be a (B,) tensor: gamma^m for m-step returns.
 
     next_q_online, next_q_target: (B, A) Q-values of the next states; returns (B,).
     """
@@ -168,6 +191,7 @@ class DQNAgent:
         grad_clip: float,
         device: torch.device,
         seed: int,
+        dueling: bool = False,
     ) -> None:
         self.n_actions = n_actions
         self.gamma = gamma
@@ -175,8 +199,8 @@ class DQNAgent:
         self.device = device
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.online = QNetwork(obs_dim, n_actions, hidden_sizes).to(device)
-        self.target = QNetwork(obs_dim, n_actions, hidden_sizes).to(device)
+            self.online = QNetwork(obs_dim, n_actions, hidden_sizes, dueling).to(device)
+        self.target = QNetwork(obs_dim, n_actions, hidden_sizes, dueling).to(device)
         self.target.load_state_dict(self.online.state_dict())
         self.target.requires_grad_(False)
         self.optimizer = Adam(list(self.online.parameters()), lr=lr)
@@ -208,7 +232,7 @@ class DQNAgent:
                 self.target(batch.next_obs),
                 batch.rewards,
                 batch.terminated,
-                self.gamma,
+                batch.discounts,
             )
         loss = nn.functional.smooth_l1_loss(q, y)
         self.optimizer.zero_grad()
@@ -223,8 +247,14 @@ class DQNAgent:
     def sync_target(self) -> None:
         self.target.load_state_dict(self.online.state_dict())
 
+    @property
+    def policy(self) -> QNetwork:
+        """The network the greedy policy uses."""
+        return self.online
+
     def weights(self) -> dict[str, Any]:
-        return {k: v.detach().cpu().clone() for k, v in self.online.state_dict().items()}
+        """The greedy policy's weights."""
+        return {k: v.detach().cpu().clone() for k, v in self.policy.state_dict().items()}
 
     def load_weights(self, weights: dict[str, Any]) -> None:
         self.online.load_state_dict(weights)

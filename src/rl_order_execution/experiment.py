@@ -136,7 +136,7 @@ def load_checkpoint(path: Path, device: str = "cpu") -> LoadedAgent:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         settings = Settings.model_validate(payload["settings"])
         p = MarketParams.from_settings(settings.simulation)
-        network = QNetwork(OBS_DIM, p.n_actions, settings.rl.hidden_sizes)
+        network = QNetwork(OBS_DIM, p.n_actions, settings.rl.hidden_sizes, settings.rl.dueling)
         network.load_state_dict(payload["weights"])
     except Exception as exc:  # any failure here means: not a checkpoint we can use
         raise CheckpointError(
@@ -268,7 +268,7 @@ def run_experiment(
         console.print(f"[bold]training[/bold] {name} (seed {seed})", highlight=False)
         result = train_with_progress(seeded, folder, console)
         save_checkpoint(folder / "model.pt", result, seeded)
-        agents.append(GreedyAgent(result.agent.online, name=name))
+        agents.append(GreedyAgent(result.agent.policy, name=name))
         training[name] = checkpoint_payload(result, seeded)["training"] | {"seed": seed}
     evaluation = evaluate_strategies(settings, [*run_references(p), *agents])
     extra: dict[str, Any] = {"training": training}

@@ -137,6 +137,12 @@ class RLSettings(_Section):
         max_length=8,
         description="Hidden layer widths of the Q-network MLP.",
     )
+    n_step: int = Field(
+        1, ge=1, le=64, description="Steps of reward summed before bootstrapping (n-step returns)."
+    )
+    dueling: bool = Field(
+        False, description="Dueling head: Q = V(s) + A(s, a) - mean A (Wang et al. 2016)."
+    )
     n_envs: int = Field(
         32, ge=1, le=65_536, description="Episodes collected in lockstep (vectorised env)."
     )
@@ -221,7 +227,7 @@ class OptimizationSettings(_Section):
     storage: str = Field(
         "sqlite:///db/optuna_study.db",
         min_length=1,
-        description="Optuna RDB storage URL (SQLAlchemy form; e.g. postgresql://user@host/db).",
+        description="Optuna RDB storage URL (SQLAlchemy), e.g. postgresql+psycopg2://user@host/db.",
     )
     n_trials: int = Field(
         50, ge=1, le=100_000, description="Study-wide total of complete or pruned trials."

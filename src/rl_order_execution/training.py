@@ -84,6 +84,35 @@ def learner_reward(
     return (r * rl.reward_scale).astype(np.float32)
 
 
+class NStepReturns:
+    """Turns one-step transitions of B lockstep envs into n-step ones, oldest first.
+
+    A transition leaves the window n steps after it entered, carrying sum_l gamma^l r_l up to the
+    episode's end, the state n steps later (or the final one) and the discount gamma^m to bootstrap.
+    """
+
+    def __init__(self, n: int, gamma: float) -> None:
+        self.n, self.gamma = n, gamma
+        self.window: deque[tuple[np.ndarray, ...]] = deque(maxlen=n)
+
+    def push(self, *transition: np.ndarray) -> tuple[np.ndarray, ...] | None:
+        """transition = (obs, actions, rewards, next_obs, terminated); returns the n-step one."""
+        self.window.append(transition)
+        if len(self.window) < self.n:
+            return None
+        obs, actions = self.window[0][0], self.window[0][1]
+        alive = np.ones(len(actions), dtype=np.bool_)
+        total = np.zeros(len(actions))
+        discount = np.ones(len(actions))
+        last_next = self.window[0][3]
+        for _, _, reward, next_obs, terminated in self.window:
+            total += np.where(alive, discount * reward, 0.0)
+            last_next = np.where(alive[:, None], next_obs, last_next)
+            discount = np.where(alive, discount * self.gamma, discount)
+            alive = alive & ~terminated
+        return obs, actions, total.astype(np.float32), last_next, ~alive, discount
+
+
 def linear_decay(progress: float, end_fraction: float) -> float:
     """Factor going linearly from 1 at the start of training to end_fraction at its end."""
     return 1.0 - (1.0 - end_fraction) * min(max(progress, 0.0), 1.0)
@@ -110,7 +139,7 @@ class Validator:
         return float(rollout(self.params, strategy, self.shocks).cost(self.params).mean())
 
     def savings_bps(self, agent: DQNAgent) -> float:
-        return (self.twap_cost - self.cost(GreedyAgent(agent.online))) * self.params.bps
+        return (self.twap_cost - self.cost(GreedyAgent(agent.policy))) * self.params.bps
 
 
 @dataclass
@@ -141,9 +170,18 @@ def train(
     seeds = TrainingSeeds.from_master(settings.simulation.seed)
     device = resolve_device(rl.device)
     agent = DQNAgent(
-        OBS_DIM, p.n_actions, rl.hidden_sizes, rl.lr, rl.gamma, rl.grad_clip, device, seeds.agent
+        OBS_DIM,
+        p.n_actions,
+        rl.hidden_sizes,
+        rl.lr,
+        rl.gamma,
+        rl.grad_clip,
+        device,
+        seeds.agent,
+        rl.dueling,
     )
     buffer = ReplayBuffer(rl.memory_size, OBS_DIM, device)
+    returns = NStepReturns(rl.n_step, rl.gamma)
     explore_rng = np.random.default_rng(seeds.exploration)
     replay_rng = np.random.default_rng(seeds.replay)
     validation_shocks = shock_matrix(seeds.validation, 2 * rl.validation_episodes, p.N, True)
@@ -169,13 +207,10 @@ def train(
             if (terminated.any())
             else next_obs
         )
-        buffer.add(
-            obs,
-            actions,
-            learner_reward(p, rl, obs, reward, stored_next, terminated),
-            stored_next,
-            terminated,
-        )
+        shaped = learner_reward(p, rl, obs, reward, stored_next, terminated)
+        ready = returns.push(obs, actions, shaped, stored_next, terminated)
+        if ready is not None:
+            buffer.add(*ready)
         obs = next_obs
         step += 1
 
