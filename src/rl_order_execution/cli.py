@@ -219,6 +219,50 @@ def benchmark(
         raise typer.Exit(1)
 
 
+@app.command()
+@user_errors
+def optimize(
+    config: ConfigOpt = None,
+    n_trials: Annotated[
+        int | None,
+        typer.Option("--n-trials", min=1, help="Study-wide total of complete or pruned trials."),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=256, help="Worker processes sharing the storage.")
+    ] = 1,
+    storage: Annotated[
+        str | None,
+        typer.Option("--storage", help="Optuna RDB URL (default sqlite:///db/optuna_study.db)."),
+    ] = None,
+    study_name: Annotated[
+        str | None, typer.Option("--study-name", help="Study name (a market hash is appended).")
+    ] = None,
+    verbatim_study_name: Annotated[
+        bool, typer.Option("--verbatim-study-name", help="Use --study-name as is, no market hash.")
+    ] = False,
+    no_best_params: NoBestOpt = False,
+    no_write: Annotated[
+        bool, typer.Option("--no-write-best-params", help="Do not write config/best_params.yaml.")
+    ] = False,
+) -> None:
+    """Tune the agent with Optuna (TPE, median pruning); write config/best_params.yaml."""
+    from rl_order_execution.tuning import optimize as run_optimize
+
+    settings, _ = build_settings(config, no_best_params)
+    result = run_optimize(
+        settings,
+        storage=storage,
+        study_name=study_name,
+        workers=workers,
+        n_trials=n_trials,
+        best_params_path=None if no_write else DEFAULT_BEST_PARAMS_PATH,
+        console=console,
+        study_name_includes_market_hash=False if verbatim_study_name else None,
+    )
+    if not result.finished:
+        raise typer.Exit(1)
+
+
 @config_app.command("show")
 @user_errors
 def config_show(config: ConfigOpt = None, no_best_params: NoBestOpt = False) -> None:
