@@ -12,7 +12,7 @@ WORKFLOWS := $(wildcard .github/workflows/*.yaml .github/workflows/*.yml)
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev run train evaluate test lint format type-check check tensorboard clean \
-	docker-build docker-run setup-hooks changelog docs bench benchmark optimize optuna-dashboard
+	docker-build docker-run setup-hooks changelog docs bench benchmark optimize optuna-dashboard quality
 
 help: ## List the targets with their one-line descriptions
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  %-18s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ optimize: $(RUN_STAMP) ## Tune hyperparameters with Optuna (SQLite study in db/)
 optuna-dashboard: $(RUN_STAMP) ## Serve optuna-dashboard on the default study storage (db/optuna_study.db)
 	$(BIN)/pip install --quiet optuna-dashboard
 	$(BIN)/optuna-dashboard sqlite:///db/optuna_study.db
+
+quality: $(RUN_STAMP) ## Default agent on every market in benchmarks/markets, 3 seeds each; writes benchmarks/quality.json
+	$(BIN)/python benchmarks/quality.py $(ARGS)
 
 bench: $(STAMP) ## Speed benchmark (env throughput, time to quality vs SB3, evaluation); writes benchmarks/results.json
 	$(BIN)/pip install --quiet -e '.[bench]'

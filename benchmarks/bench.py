@@ -26,13 +26,11 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from rl_order_execution.agents import QNetwork
 from rl_order_execution.analytics import POV, ScheduleStrategy, linear_schedule
 from rl_order_execution.benchmarking import optimum_gap
 from rl_order_execution.evaluation import evaluate
 from rl_order_execution.experiment import run_references
 from rl_order_execution.market import (
-    OBS_DIM,
     ExecutionEnv,
     MarketParams,
     MarketState,
@@ -42,7 +40,7 @@ from rl_order_execution.market import (
 from rl_order_execution.reporting import write_json
 from rl_order_execution.settings import Settings
 from rl_order_execution.strategies import GreedyAgent, Strategy
-from rl_order_execution.training import TrainingSeeds, Validator, train
+from rl_order_execution.training import TrainingSeeds, Validator, build_network, train
 
 RESULTS = Path(__file__).with_name("results.json")
 TARGET = 0.9
@@ -175,7 +173,7 @@ def evaluation_speed(episodes: int = 10_000) -> dict[str, float]:
         POV(),
         ScheduleStrategy("front-loaded", linear_schedule(p, front=True)),
         ScheduleStrategy("back-loaded", linear_schedule(p, front=False)),
-        GreedyAgent(QNetwork(OBS_DIM, p.n_actions, [64, 64])),
+        GreedyAgent(build_network(p, Settings().rl)),
     ]
     built = time.perf_counter() - start
     shocks = shock_matrix(1, episodes, p.N, antithetic=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -19,19 +20,44 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+class UnaffectedPrice(nn.Module):
+    """Appends one input derived from the observation: the mid price's deviation from its
+    impact-adjusted level, (S - P0 + alpha (Q - q)) / (P0 sigma).
+
+    It is a fixed linear function of two observed features (price vs arrival, inventory), but one
+    that an MLP learns only slowly; mean reversion acts on exactly this quantity.
+    """
+
+    def __init__(self, price_scale: float, impact_scale: float) -> None:
+        super().__init__()
+        # price_scale = level_scale / move_scale, impact_scale = alpha Q / move_scale
+        self.register_buffer("scales", torch.tensor([price_scale, impact_scale]))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        scales = self.get_buffer("scales")
+        deviation = obs[:, 2] * scales[0] + (1.0 - obs[:, 1]) * scales[1]
+        return torch.cat([obs, deviation.unsqueeze(1)], dim=1)
+
+
 class QNetwork(nn.Module):
     """MLP: observation (B, obs_dim) -> Q-values (B, n_actions).
 
     dueling: Q = V(s) + A(s, a) - mean_a A(s, a) (Wang et al. 2016), so the small differences
-    between actions are learned apart from the state's value.
+    between actions are learned apart from the state's value. `features` derives extra inputs.
     """
 
     def __init__(
-        self, obs_dim: int, n_actions: int, hidden_sizes: list[int], dueling: bool = False
+        self,
+        obs_dim: int,
+        n_actions: int,
+        hidden_sizes: list[int],
+        dueling: bool = False,
+        features: UnaffectedPrice | None = None,
     ) -> None:
         super().__init__()
+        self.features = features
         layers: list[nn.Module] = []
-        width = obs_dim
+        width = obs_dim + (1 if features is not None else 0)
         for h in hidden_sizes:
             layers += [nn.Linear(width, h), nn.ReLU()]
             width = h
@@ -40,6 +66,8 @@ class QNetwork(nn.Module):
         self.head = nn.Linear(width, n_actions + (1 if dueling else 0))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.features is not None:
+            obs = self.features(obs)
         out: torch.Tensor = self.head(self.body(obs))
         if self.dueling:
             value, advantage = out[:, :1], out[:, 1:]
@@ -183,24 +211,21 @@ class DQNAgent:
 
     def __init__(
         self,
-        obs_dim: int,
-        n_actions: int,
-        hidden_sizes: list[int],
+        make_network: Callable[[], QNetwork],
         lr: float,
         gamma: float,
         grad_clip: float,
         device: torch.device,
         seed: int,
-        dueling: bool = False,
     ) -> None:
-        self.n_actions = n_actions
         self.gamma = gamma
         self.grad_clip = grad_clip
         self.device = device
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.online = QNetwork(obs_dim, n_actions, hidden_sizes, dueling).to(device)
-        self.target = QNetwork(obs_dim, n_actions, hidden_sizes, dueling).to(device)
+            self.online = make_network().to(device)
+        self.n_actions = self.online.head.out_features - (1 if self.online.dueling else 0)
+        self.target = make_network().to(device)
         self.target.load_state_dict(self.online.state_dict())
         self.target.requires_grad_(False)
         self.optimizer = Adam(list(self.online.parameters()), lr=lr)

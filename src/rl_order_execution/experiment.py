@@ -40,7 +40,7 @@ from rl_order_execution.benchmarking import (
     run_checks,
 )
 from rl_order_execution.evaluation import Evaluation, evaluate
-from rl_order_execution.market import OBS_DIM, MarketParams, shock_matrix
+from rl_order_execution.market import MarketParams, shock_matrix
 from rl_order_execution.reporting import (
     atomic_write,
     benchmark_table,
@@ -56,7 +56,13 @@ from rl_order_execution.reporting import (
 )
 from rl_order_execution.settings import Settings, SettingsError, flatten
 from rl_order_execution.strategies import TWAP, GreedyAgent, Strategy
-from rl_order_execution.training import ScalarLogger, TrainResult, checkpoint_payload, train
+from rl_order_execution.training import (
+    ScalarLogger,
+    TrainResult,
+    build_network,
+    checkpoint_payload,
+    train,
+)
 
 
 class CheckpointError(SettingsError):
@@ -136,7 +142,7 @@ def load_checkpoint(path: Path, device: str = "cpu") -> LoadedAgent:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         settings = Settings.model_validate(payload["settings"])
         p = MarketParams.from_settings(settings.simulation)
-        network = QNetwork(OBS_DIM, p.n_actions, settings.rl.hidden_sizes, settings.rl.dueling)
+        network = build_network(p, settings.rl)
         network.load_state_dict(payload["weights"])
     except Exception as exc:  # any failure here means: not a checkpoint we can use
         raise CheckpointError(

@@ -113,7 +113,7 @@ class SimulationSettings(_Section):
 class RLSettings(_Section):
     """The Double-DQN agent and its training loop."""
 
-    episodes: int = Field(3000, ge=1, description="Training episodes (summed over parallel envs).")
+    episodes: int = Field(2000, ge=1, description="Training episodes (summed over parallel envs).")
     gamma: float = Field(
         1.0, gt=0, le=1, description="Discount; 1 optimises the undiscounted cost (finite horizon)."
     )
@@ -121,24 +121,28 @@ class RLSettings(_Section):
     lr_end_fraction: float = Field(
         1.0, ge=0, le=1, description="Learning rate at the end, as a fraction of lr (linear decay)."
     )
-    batch_size: int = Field(256, ge=1, le=65_536, description="Replay minibatch size.")
+    batch_size: int = Field(512, ge=1, le=65_536, description="Replay minibatch size.")
     epsilon_start: float = Field(1.0, ge=0, le=1, description="Initial exploration rate.")
     epsilon_end: float = Field(0.02, ge=0, le=1, description="Final exploration rate.")
     epsilon_decay: float = Field(
-        0.998, gt=0, le=1, description="Multiplicative epsilon decay per training episode."
+        0.995, gt=0, le=1, description="Multiplicative epsilon decay per training episode."
     )
     target_update: int = Field(
-        250, ge=1, description="Gradient updates between hard target-network copies."
+        20, ge=1, description="Gradient updates between hard target-network copies."
     )
     memory_size: int = Field(100_000, ge=1, description="Replay buffer capacity (transitions).")
     hidden_sizes: list[int] = Field(
-        default_factory=lambda: [64, 64],
+        default_factory=lambda: [128, 128],
         min_length=1,
         max_length=8,
         description="Hidden layer widths of the Q-network MLP.",
     )
     n_step: int = Field(
         1, ge=1, le=64, description="Steps of reward summed before bootstrapping (n-step returns)."
+    )
+    unaffected_price_input: bool = Field(
+        True,
+        description="Also feed the net (S - P0 + alpha (Q - q)) / (P0 sigma), derived from obs.",
     )
     dueling: bool = Field(
         False, description="Dueling head: Q = V(s) + A(s, a) - mean A (Wang et al. 2016)."
@@ -147,7 +151,7 @@ class RLSettings(_Section):
         32, ge=1, le=65_536, description="Episodes collected in lockstep (vectorised env)."
     )
     updates_per_step: float = Field(
-        1.0,
+        0.5,
         gt=0,
         le=64,
         description="Replay ratio: gradient updates per vectorised env step (fractions allowed).",
@@ -157,7 +161,7 @@ class RLSettings(_Section):
     )
     grad_clip: float = Field(10.0, gt=0, description="Max global gradient norm.")
     reward_scale: float = Field(
-        0.1, gt=0, description="Rewards (bps) are multiplied by this inside the learner only."
+        0.3, gt=0, description="Rewards (bps) are multiplied by this inside the learner only."
     )
     reward_shaping: bool = Field(
         True,
@@ -168,7 +172,7 @@ class RLSettings(_Section):
         description="Learner-side: subtract the zero-mean price surprise on the held inventory.",
     )
     eval_interval: int = Field(
-        100, ge=1, description="Training episodes between greedy validation evaluations."
+        50, ge=1, description="Training episodes between greedy validation evaluations."
     )
     validation_episodes: int = Field(
         500,

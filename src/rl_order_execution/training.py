@@ -11,7 +11,13 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from rl_order_execution.agents import DQNAgent, ReplayBuffer, resolve_device
+from rl_order_execution.agents import (
+    DQNAgent,
+    QNetwork,
+    ReplayBuffer,
+    UnaffectedPrice,
+    resolve_device,
+)
 from rl_order_execution.evaluation import rollout
 from rl_order_execution.market import (
     OBS_DIM,
@@ -82,6 +88,14 @@ def learner_reward(
         expected = expected_next_price(p, S, q, q - q_next)
         r = r - rl.gamma * (phi_next(S_next) - phi_next(expected))
     return (r * rl.reward_scale).astype(np.float32)
+
+
+def build_network(p: MarketParams, rl: RLSettings) -> QNetwork:
+    """The Q-network for a market and the agent settings (also used to load checkpoints)."""
+    features = None
+    if rl.unaffected_price_input:
+        features = UnaffectedPrice(p.level_scale / p.move_scale, p.alpha * p.Q / p.move_scale)
+    return QNetwork(OBS_DIM, p.n_actions, rl.hidden_sizes, rl.dueling, features)
 
 
 class NStepReturns:
@@ -170,15 +184,7 @@ def train(
     seeds = TrainingSeeds.from_master(settings.simulation.seed)
     device = resolve_device(rl.device)
     agent = DQNAgent(
-        OBS_DIM,
-        p.n_actions,
-        rl.hidden_sizes,
-        rl.lr,
-        rl.gamma,
-        rl.grad_clip,
-        device,
-        seeds.agent,
-        rl.dueling,
+        lambda: build_network(p, rl), rl.lr, rl.gamma, rl.grad_clip, device, seeds.agent
     )
     buffer = ReplayBuffer(rl.memory_size, OBS_DIM, device)
     returns = NStepReturns(rl.n_step, rl.gamma)

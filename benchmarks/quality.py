@@ -1,0 +1,91 @@
+"""`make quality`: the default agent on every market in benchmarks/markets/, K training seeds each.
+
+For each market: `rl-exec run --config benchmarks/markets/<name>.yaml --seeds K`, then one table of
+the share of the exact optimum's advantage over TWAP that the agents capture (per seed, mean,
+interquartile mean, bootstrap 95 % interval) and the best discrete policy's share where it applies.
+Writes benchmarks/quality.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from rl_order_execution.experiment import run_experiment
+from rl_order_execution.reporting import write_json
+from rl_order_execution.settings import load_settings
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "quality.json"
+
+
+def run_market(config: Path, seeds: int, out_root: Path) -> dict[str, Any]:
+    settings, _ = load_settings({"logging.progress": False}, config, None, require_config=True)
+    start = time.perf_counter()
+    metrics = run_experiment(settings, out_root / config.stem, Console(quiet=True), seeds=seeds)
+    seconds = time.perf_counter() - start
+    agents = {name: m for name, m in metrics.items() if name.startswith("agent")}
+    shares = [(m.get("gap_captured") or {}).get("value") for m in agents.values()]
+    ceiling = (metrics.get("best-discrete", {}).get("gap_captured") or {}).get("value")
+    return {"shares": shares, "best_discrete": ceiling, "seconds": seconds}
+
+
+def _summary(shares: list[float | None]) -> dict[str, float] | None:
+    import numpy as np
+    from scipy.stats import trim_mean
+
+    if not shares or any(s is None for s in shares):
+        return None
+    x = np.array(shares, dtype=float)
+    boot = np.random.default_rng(0).choice(x, size=(10_000, len(x))).mean(axis=1)
+    return {
+        "mean": float(x.mean()),
+        "iqm": float(trim_mean(x, 0.25)),
+        "ci95_low": float(np.percentile(boot, 2.5)),
+        "ci95_high": float(np.percentile(boot, 97.5)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("output/quality"))
+    parser.add_argument("markets", nargs="*", help="Market names (default: all).")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    console = Console()
+    configs = sorted((HERE / "markets").glob("*.yaml"))
+    if args.markets:
+        configs = [c for c in configs if c.stem in args.markets]
+    results: dict[str, Any] = {"seeds": args.seeds, "markets": {}}
+    table = Table(title=f"Share of the exact optimum's advantage captured ({args.seeds} seeds)")
+    for col in ("market", "per seed", "mean", "IQM", "bootstrap 95% CI", "grid best", "s"):
+        table.add_column(col, justify="right")
+    for config in configs:
+        console.print(f"{config.stem} ...")
+        r = run_market(config, args.seeds, args.out)
+        r["summary"] = _summary(r["shares"])
+        results["markets"][config.stem] = r
+        s = r["summary"]
+        table.add_row(
+            config.stem,
+            ", ".join("n/a" if v is None else f"{v:.1%}" for v in r["shares"]),
+            "n/a" if s is None else f"{s['mean']:.1%}",
+            "n/a" if s is None else f"{s['iqm']:.1%}",
+            "n/a" if s is None else f"[{s['ci95_low']:.1%}, {s['ci95_high']:.1%}]",
+            "-" if r["best_discrete"] is None else f"{r['best_discrete']:.1%}",
+            f"{r['seconds']:.0f}",
+        )
+    write_json(RESULTS, results)
+    console.print(table)
+    console.print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
