@@ -98,3 +98,62 @@ def test_config_show_names_the_source(tiny_config: Path, monkeypatch: pytest.Mon
     assert "env" in lines["simulation.drift"]
     assert "config" in lines["simulation.time_horizon"]
     assert "default" in lines["simulation.total_shares"]
+
+
+def test_benchmark_self_check_writes_json_and_passes(tmp_path: Path) -> None:
+    config = tmp_path / "market.yaml"
+    config.write_text(
+        "simulation:\n  time_horizon: 8\n  drift: 0.0003\nevaluation:\n  episodes: 4000\n"
+    )
+    out = tmp_path / "bench"
+    result = runner.invoke(app, ["benchmark", "--config", str(config), "--output-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "benchmark.json").read_text())
+    for name in ("twap", "almgren-chriss", "optimal"):
+        entry = data["strategies"][name]
+        assert set(entry) >= {
+            "cost_mean_exact",
+            "is_mean_exact",
+            "is_std_exact",
+            "cost_mean",
+            "cost_se",
+        }
+        assert entry["ok"] is True
+    assert "best-discrete" not in data["strategies"]  # drift: not a martingale market
+    assert (out / "frontier.png").is_file()
+
+
+def test_benchmark_exits_1_when_closed_form_and_monte_carlo_disagree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rl_order_execution import benchmarking
+
+    real = benchmarking.exact_values
+
+    def wrong(p: object, name: str) -> dict[str, float | None]:
+        values = real(p, name)  # type: ignore[arg-type]
+        if name == "twap" and values["is_mean_exact"] is not None:
+            values["is_mean_exact"] += 500.0  # a bug in a closed form (about 20 standard errors)
+        return values
+
+    monkeypatch.setattr(benchmarking, "exact_values", wrong)
+    result = runner.invoke(app, ["benchmark", "--output-dir", str(tmp_path / "b")])
+    assert result.exit_code == 1
+    assert "self-check FAILED" in result.output and "twap" in result.output
+
+
+def test_run_with_seeds_summarises_across_seeds(tiny_config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "multi"
+    result = runner.invoke(
+        app, ["run", "--config", str(tiny_config), "--output-dir", str(out), "--seeds", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    agents = [name for name in metrics["strategies"] if name.startswith("agent-")]
+    assert len(agents) == 2
+    summary = metrics["seeds_summary"]["cost_savings_bps"]
+    assert len(summary["values"]) == 2
+    assert summary["ci95_low"] <= summary["mean"] <= summary["ci95_high"]
+    assert len(list(out.glob("seed-*/model.pt"))) == 2
+    report = (out / "report.md").read_text()
+    assert "Across training seeds" in report and "![frontier](frontier.png)" in report

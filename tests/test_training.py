@@ -119,3 +119,27 @@ def test_dueling_head_centres_advantages() -> None:
     out = net.head(net.body(x))
     q = net(x)
     torch.testing.assert_close(q.mean(dim=1), out[:, 0])  # mean_a Q = V when advantages centre
+
+
+def test_a_strategy_that_peeks_at_future_shocks_is_flagged() -> None:
+    """Selling ahead of a fall it cannot know about beats the exact optimum: the run must warn.
+
+    Cheap impact and high volatility make the peek pay; lambda = 0 makes the optimum TWAP.
+    """
+    from rl_order_execution.analytics import OptimalStrategy
+    from rl_order_execution.market import MarketState, twap_rate
+
+    p = MarketParams(beta=0.006, sigma=0.01, lam=0.0)
+    shocks = shock_matrix(11, 2000, p.N)
+
+    class Peeking:
+        name = "peeking"
+
+        def __call__(self, p: MarketParams, s: MarketState) -> np.ndarray:
+            upcoming = shocks[:, min(int(s.k[0]), p.N - 1)]  # the shock after this trade
+            return twap_rate(p, s.q, s.k) * np.where(upcoming < 0, 2.0, 0.5)
+
+    ev = evaluate(p, [TWAP(), OptimalStrategy(), Peeking()], shocks)
+    assert ev.beats_optimum() == ["peeking"]
+    honest = evaluate(p, [TWAP(), OptimalStrategy()], shocks)
+    assert honest.beats_optimum() == []
