@@ -9,6 +9,7 @@ Writes benchmarks/quality.json.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,16 @@ HERE = Path(__file__).parent
 RESULTS = HERE / "quality.json"
 
 
-def run_market(config: Path, seeds: int, out_root: Path) -> dict[str, Any]:
-    settings, _ = load_settings({"logging.progress": False}, config, None, require_config=True)
-    start = time.perf_counter()
-    metrics = run_experiment(settings, out_root / config.stem, Console(quiet=True), seeds=seeds)
-    seconds = time.perf_counter() - start
+def run_market(config: Path, seeds: int, out_root: Path, reuse: bool) -> dict[str, Any]:
+    """Train and evaluate (unless reusing an earlier run's folder), then read its metrics.json."""
+    folder = out_root / config.stem
+    seconds = None
+    if not (reuse and (folder / "metrics.json").is_file()):
+        settings, _ = load_settings({"logging.progress": False}, config, None, require_config=True)
+        start = time.perf_counter()
+        run_experiment(settings, folder, Console(quiet=True), seeds=seeds)
+        seconds = time.perf_counter() - start
+    metrics = json.loads((folder / "metrics.json").read_text())["strategies"]
     agents = {name: m for name, m in metrics.items() if name.startswith("agent")}
     shares = [(m.get("gap_captured") or {}).get("value") for m in agents.values()]
     ceiling = (metrics.get("best-discrete", {}).get("gap_captured") or {}).get("value")
@@ -56,6 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("output/quality"))
+    parser.add_argument("--reuse", action="store_true", help="Re-read runs already in --out.")
     parser.add_argument("markets", nargs="*", help="Market names (default: all).")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -69,7 +76,7 @@ def main() -> None:
         table.add_column(col, justify="right")
     for config in configs:
         console.print(f"{config.stem} ...")
-        r = run_market(config, args.seeds, args.out)
+        r = run_market(config, args.seeds, args.out, args.reuse)
         r["summary"] = _summary(r["shares"])
         results["markets"][config.stem] = r
         s = r["summary"]
@@ -80,7 +87,7 @@ def main() -> None:
             "n/a" if s is None else f"{s['iqm']:.1%}",
             "n/a" if s is None else f"[{s['ci95_low']:.1%}, {s['ci95_high']:.1%}]",
             "-" if r["best_discrete"] is None else f"{r['best_discrete']:.1%}",
-            f"{r['seconds']:.0f}",
+            "reused" if r["seconds"] is None else f"{r['seconds']:.0f}",
         )
     write_json(RESULTS, results)
     console.print(table)

@@ -193,8 +193,11 @@ def report(
     run_dir: Path,
     console: Console,
     extra: dict[str, Any],
-) -> dict[str, Path]:
-    """Print the tables; write metrics.json, report.md and the plots. Returns what was written."""
+) -> tuple[dict[str, Path], dict[str, Any]]:
+    """Print the tables; write metrics.json, report.md and the plots.
+
+    Returns the paths written and the content of metrics.json.
+    """
     p = evaluation.params
     metrics = evaluation.metrics(exact_gap=optimum_gap(p))
     for name, m in metrics.items():
@@ -228,7 +231,7 @@ def report(
     plots = {"inventory": "execution_analysis.png", "savings": "is_distribution.png"}
     plots["frontier"] = "frontier.png"
     write_text_atomic(outputs["report"], markdown_report(data, plots))
-    return outputs
+    return outputs, data
 
 
 def seed_list(master: int, count: int) -> list[int]:
@@ -280,14 +283,14 @@ def run_experiment(
     extra: dict[str, Any] = {"training": training}
     if seeds > 1:
         extra["seeds_summary"] = _seeds_summary(evaluation, [a.name for a in agents], settings)
-    outputs = report(settings, evaluation, run_dir, console, extra)
+    outputs, data = report(settings, evaluation, run_dir, console, extra)
     outputs = {"run folder": run_dir, **outputs}
     if seeds == 1:
         outputs["checkpoint"] = run_dir / "model.pt"
     if settings.logging.tensorboard:
         outputs["tensorboard"] = run_dir
     print_outputs(console, outputs)
-    return evaluation.metrics()
+    return data
 
 
 def _seeds_summary(evaluation: Evaluation, names: list[str], settings: Settings) -> dict[str, Any]:
@@ -362,6 +365,6 @@ def evaluate_checkpoint(
     p = MarketParams.from_settings(settings.simulation)
     strategies = [*run_references(p), GreedyAgent(loaded.network)]
     evaluation = evaluate_strategies(settings, strategies)
-    outputs = report(settings, evaluation, run_dir, console, {"checkpoint": str(checkpoint)})
+    outputs, data = report(settings, evaluation, run_dir, console, {"checkpoint": str(checkpoint)})
     print_outputs(console, outputs)
-    return evaluation.metrics()
+    return data
