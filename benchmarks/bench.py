@@ -139,7 +139,8 @@ def sb3_quality(limit_s: float, eval_every: int) -> dict[str, Any]:
             return time.perf_counter() - start < limit_s
 
     env = gym.make(ENV_ID)
-    model = DQN("MlpPolicy", env, policy_kwargs={"net_arch": [64, 64]}, seed=0, device="cpu")
+    net_arch = list(settings.rl.hidden_sizes)  # the same network size as ours
+    model = DQN("MlpPolicy", env, policy_kwargs={"net_arch": net_arch}, seed=0, device="cpu")
     model.learn(total_timesteps=2_000_000, callback=Probe())
     return {
         "seconds_to_90": state["seconds"],
@@ -298,7 +299,7 @@ def main() -> None:
         original = _settings(100_000, n_envs=1, updates_per_step=1.0)
         results["quality"]["original_loop"] = _quality_run(original, args.limit_s)
     if not args.skip_sb3:
-        console.print("time to quality: Stable-Baselines3 DQN (defaults, net [64, 64]) ...")
+        console.print("time to quality: Stable-Baselines3 DQN (its defaults, our network size) ...")
         every = defaults.eval_interval * Settings().simulation.time_horizon
         results["quality"]["sb3_dqn"] = sb3_quality(args.limit_s, every)
     console.print("evaluation speed ...")
