@@ -53,7 +53,7 @@ class GreedyAgent:
     def actions(self, p: MarketParams, s: MarketState) -> np.ndarray:
         obs = torch.from_numpy(observe(p, s)).to(self.device)
         with torch.inference_mode():  # row blocks that stay in cache: ~2x faster at 10k rows
-            chunks = [self.network(block).argmax(dim=1) for block in obs.split(CHUNK_ROWS)]
+            chunks = [self.network(block).argmax(dim=1) for block in torch.split(obs, CHUNK_ROWS)]
             actions: np.ndarray = torch.cat(chunks).cpu().numpy()
         return actions
 
