@@ -230,3 +230,16 @@ def test_best_discrete_rejects_non_martingale() -> None:
         an.best_discrete_policy(DRIFT)
     with pytest.raises(ValueError):
         an.reference_schedule(OU, "optimal")
+
+
+def test_snapped_optimum_trades_on_the_grid_and_never_beats_best_discrete() -> None:
+    from rl_order_execution.analytics import SnappedOptimalStrategy, best_discrete_policy
+    from rl_order_execution.evaluation import rollout
+    from rl_order_execution.market import MarketParams, shock_matrix
+
+    p = MarketParams(sigma=0.0)  # martingale and noiseless: one deterministic path
+    tr = rollout(p, SnappedOptimalStrategy(), shock_matrix(0, 1, p.N))
+    rates = tr.q[0, :-2] / (p.N - np.arange(p.N - 1))
+    multipliers = tr.n[0, :-1] / rates
+    assert np.isin(np.round(multipliers, 9), p.multipliers).all()
+    assert tr.cost(p)[0] >= best_discrete_policy(p).expected_cost - 1e-6

@@ -16,6 +16,7 @@ from rl_order_execution.market import (
     IntArray,
     MarketParams,
     MarketState,
+    base_rate,
     desired_from_actions,
     trade_size,
 )
@@ -419,6 +420,22 @@ def capture_share(p: MarketParams, cost: float) -> float:
 # ---------------------------------------------------------------------------------------------
 # Reference strategies (the Strategy protocol of strategies.py)
 # ---------------------------------------------------------------------------------------------
+
+
+class SnappedOptimalStrategy:
+    """The exact optimum's trade rounded to the nearest action of the grid: a reference for what
+    a discrete-action policy can reach where the optimum is adaptive (not an upper bound)."""
+
+    name = "optimal-snapped"
+
+    def __init__(self) -> None:
+        self.optimal = OptimalStrategy()
+
+    def __call__(self, p: MarketParams, s: MarketState) -> FloatArray:
+        wanted = self.optimal(p, s)
+        ratio = wanted / np.maximum(base_rate(p, s), 1e-12)
+        actions = np.abs(ratio[:, None] - np.asarray(p.multipliers)[None, :]).argmin(axis=1)
+        return desired_from_actions(p, s, actions)
 
 
 class ScheduleStrategy:

@@ -136,10 +136,14 @@ def twap_rate(p: MarketParams, q: FloatArray, k: IntArray) -> FloatArray:
     return q / np.maximum(p.N - k, 1)
 
 
+def base_rate(p: MarketParams, s: MarketState) -> FloatArray:
+    """The rate the multipliers scale: q_k / (N - k) (rate_basis remaining) or Q / N (initial)."""
+    return twap_rate(p, s.q, s.k) if p.rate_basis == "remaining" else np.full_like(s.q, p.Q / p.N)
+
+
 def desired_from_actions(p: MarketParams, s: MarketState, actions: IntArray) -> FloatArray:
     """Shares an action index asks for: m[a] times the configured base rate."""
-    base = twap_rate(p, s.q, s.k) if p.rate_basis == "remaining" else np.full_like(s.q, p.Q / p.N)
-    return p._mult[actions] * base
+    return p._mult[actions] * base_rate(p, s)
 
 
 def trade_size(p: MarketParams, s: MarketState, desired: FloatArray) -> FloatArray:
