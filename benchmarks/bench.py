@@ -124,11 +124,11 @@ def sb3_quality(limit_s: float, eval_every: int) -> dict[str, Any]:
     start = time.perf_counter()
     state: dict[str, Any] = {"best": -np.inf, "seconds": None}
 
-    class Probe(BaseCallback):
+    class Probe(BaseCallback):  # type: ignore[misc, unused-ignore]  # Any without the bench extra
         def _on_step(self) -> bool:
             if self.n_calls % eval_every:
                 return True
-            network = self.model.q_net  # type: ignore[attr-defined]  # DQN's greedy Q-network
+            network = self.model.q_net  # type: ignore[attr-defined, unused-ignore]
             agent = _SB3Greedy(network)
             cost = validator.cost(agent)
             share = (validator.twap_cost - cost) * p.bps / gap_bps
