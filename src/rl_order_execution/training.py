@@ -82,11 +82,12 @@ def learner_reward(
         return np.where(live, twap_value(p, m_next, q_next, price), 0.0) * p.bps
 
     r = reward.astype(np.float64)
+    phi_realised = phi_next(S_next) if rl.reward_shaping or rl.price_control_variate else 0.0
     if rl.reward_shaping:
-        r = r + rl.gamma * phi_next(S_next) - twap_value(p, m, q, S) * p.bps
+        r = r + rl.gamma * phi_realised - twap_value(p, m, q, S) * p.bps
     if rl.price_control_variate:
         expected = expected_next_price(p, S, q, q - q_next)
-        r = r - rl.gamma * (phi_next(S_next) - phi_next(expected))
+        r = r - rl.gamma * (phi_realised - phi_next(expected))
     return (r * rl.reward_scale).astype(np.float32)
 
 
