@@ -21,7 +21,7 @@ from rich.table import Table
 
 from rl_order_execution.analytics import SnappedOptimalStrategy
 from rl_order_execution.benchmarking import optimum_gap
-from rl_order_execution.experiment import evaluate_strategies, run_experiment
+from rl_order_execution.experiment import across_seeds, evaluate_strategies, run_experiment
 from rl_order_execution.market import MarketParams
 from rl_order_execution.reporting import write_json
 from rl_order_execution.settings import load_settings
@@ -58,20 +58,10 @@ def snapped_share(config: Path) -> float | None:
     return None if gap is None else float(gap["value"])
 
 
-def _summary(shares: list[float | None]) -> dict[str, float] | None:
-    import numpy as np
-    from scipy.stats import trim_mean
-
-    if not shares or any(s is None for s in shares):
-        return None
-    x = np.array(shares, dtype=float)
-    boot = np.random.default_rng(0).choice(x, size=(10_000, len(x))).mean(axis=1)
-    return {
-        "mean": float(x.mean()),
-        "iqm": float(trim_mean(x, 0.25)),
-        "ci95_low": float(np.percentile(boot, 2.5)),
-        "ci95_high": float(np.percentile(boot, 97.5)),
-    }
+def _summary(shares: list[float | None]) -> dict[str, Any] | None:
+    """Across-seed statistics of the shares (None where a share is undefined)."""
+    values = [s for s in shares if s is not None]
+    return across_seeds(values, 0) if values and len(values) == len(shares) else None
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from rl_order_execution.analytics import (
     solve_lq,
     twap_schedule,
 )
-from rl_order_execution.evaluation import Evaluation, evaluate
+from rl_order_execution.evaluation import Evaluation, evaluate, standard_error
 from rl_order_execution.market import FloatArray, MarketParams
 from rl_order_execution.strategies import Strategy
 
@@ -73,11 +73,11 @@ def check_strategy(p: MarketParams, name: str, evaluation: Evaluation) -> Check:
     values: dict[str, Any] = {
         **exact_values(p, name),
         "is_mean": float(is_.mean()),
-        "is_se": is_std / math.sqrt(n),
+        "is_se": standard_error(is_),
         "is_std": is_std,
         "is_std_se": is_std / math.sqrt(2 * (n - 1)),  # normal approximation
         "cost_mean": float(cost.mean()),
-        "cost_se": float(cost.std(ddof=1)) / math.sqrt(n),
+        "cost_se": standard_error(cost),
     }
     values["z_is_mean"] = _z(values["is_mean"], values["is_mean_exact"], values["is_se"])
     values["z_is_std"] = _z(is_std, values["is_std_exact"], values["is_std_se"])

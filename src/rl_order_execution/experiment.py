@@ -221,8 +221,10 @@ def report(
         "warnings": warnings,
         **extra,
     }
-    write_json(outputs["metrics"], data)
     agents = [n for n in evaluation.trajectories if n.startswith("agent")]
+    if len(agents) > 1:
+        data["seeds_summary"] = _seeds_summary(metrics, agents, settings.simulation.seed)
+    write_json(outputs["metrics"], data)
     focus = agents[0] if agents else list(evaluation.trajectories)[-1]
     shown = [n for n in ("twap", "optimal") if n in evaluation.trajectories] + agents[:1]
     plot_execution(evaluation, outputs["execution plot"], shown)
@@ -243,7 +245,7 @@ def seed_list(master: int, count: int) -> list[int]:
     ]
 
 
-def _across_seeds(values: list[float], seed: int) -> dict[str, Any]:
+def across_seeds(values: list[float], seed: int) -> dict[str, Any]:
     """Mean, interquartile mean and a bootstrap 95 % interval of the mean across seeds."""
     x = np.asarray(values)
     rng = np.random.default_rng(seed)
@@ -280,10 +282,7 @@ def run_experiment(
         agents.append(GreedyAgent(result.agent.policy, name=name))
         training[name] = checkpoint_payload(result, seeded)["training"] | {"seed": seed}
     evaluation = evaluate_strategies(settings, [*run_references(p), *agents])
-    extra: dict[str, Any] = {"training": training}
-    if seeds > 1:
-        extra["seeds_summary"] = _seeds_summary(evaluation, [a.name for a in agents], settings)
-    outputs, data = report(settings, evaluation, run_dir, console, extra)
+    outputs, data = report(settings, evaluation, run_dir, console, {"training": training})
     outputs = {"run folder": run_dir, **outputs}
     if seeds == 1:
         outputs["checkpoint"] = run_dir / "model.pt"
@@ -293,16 +292,15 @@ def run_experiment(
     return data
 
 
-def _seeds_summary(evaluation: Evaluation, names: list[str], settings: Settings) -> dict[str, Any]:
-    metrics = evaluation.metrics(exact_gap=optimum_gap(evaluation.params))
-    summary = {
-        "cost_savings_bps": _across_seeds(
-            [metrics[n]["savings_cost"]["avg_savings_bps"] for n in names], settings.simulation.seed
-        )
-    }
+def _seeds_summary(
+    metrics: dict[str, dict[str, Any]], names: list[str], seed: int
+) -> dict[str, Any]:
+    """The agents' cost savings and gap captured summarised across their training seeds."""
+    savings = [metrics[n]["savings_cost"]["avg_savings_bps"] for n in names]
+    summary = {"cost_savings_bps": across_seeds(savings, seed)}
     gaps = [g["value"] for n in names if (g := metrics[n].get("gap_captured"))]
     if len(gaps) == len(names):
-        summary["gap_captured"] = _across_seeds(gaps, settings.simulation.seed)
+        summary["gap_captured"] = across_seeds(gaps, seed)
     return summary
 
 
@@ -311,6 +309,7 @@ def run_benchmark(settings: Settings, out_dir: Path, console: Console) -> bool:
     p = MarketParams.from_settings(settings.simulation)
     shocks = shock_matrix(settings.evaluation.seed, settings.evaluation.episodes, p.N)
     checks, evaluation = run_checks(p, shocks)
+    curve = frontier(p)
     console.print(benchmark_table(checks, evaluation.episodes))
     data = {
         "episodes": evaluation.episodes,
@@ -318,13 +317,11 @@ def run_benchmark(settings: Settings, out_dir: Path, console: Console) -> bool:
         "settings": settings.model_dump(mode="json"),
         "tolerance_se": TOLERANCE_SE,
         "strategies": {c.name: c.values | {"ok": c.ok} for c in checks},
-        "frontier": [
-            {"risk_aversion": lam, "is_mean": m, "is_std": sd} for lam, m, sd in frontier(p)
-        ],
+        "frontier": [{"risk_aversion": lam, "is_mean": m, "is_std": sd} for lam, m, sd in curve],
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "benchmark.json", data)
-    plot_frontier(evaluation, frontier(p), out_dir / "frontier.png", [c.name for c in checks])
+    plot_frontier(evaluation, curve, out_dir / "frontier.png", [c.name for c in checks])
     print_outputs(
         console, {"benchmark": out_dir / "benchmark.json", "frontier": out_dir / "frontier.png"}
     )
