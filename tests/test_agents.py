@@ -77,3 +77,40 @@ def test_adam_matches_torch_adam() -> None:
             opt.step()
     for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_update_is_one_huber_step_on_the_double_dqn_target() -> None:
+    from rl_order_execution.agents import Batch, DQNAgent, QNetwork
+
+    def make() -> QNetwork:
+        return QNetwork(4, 3, [8])
+
+    agent = DQNAgent(make, lr=1e-2, gamma=1.0, grad_clip=1e9, device=torch.device("cpu"), seed=3)
+    gen = torch.Generator().manual_seed(0)
+    batch = Batch(
+        obs=torch.randn(16, 4, generator=gen),
+        actions=torch.randint(0, 3, (16,), generator=gen),
+        rewards=torch.randn(16, generator=gen),
+        next_obs=torch.randn(16, 4, generator=gen),
+        terminated=(torch.rand(16, generator=gen) < 0.3).float(),
+        discounts=torch.full((16,), 0.9),
+    )
+    # the loss by hand: online picks the next action, target scores it, no bootstrap at the end
+    with torch.no_grad():
+        best = agent.online(batch.next_obs).argmax(dim=1, keepdim=True)
+        bootstrap = agent.target(batch.next_obs).gather(1, best).squeeze(1)
+        y = batch.rewards + 0.9 * (1 - batch.terminated) * bootstrap
+        q = agent.online(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+        expected = torch.nn.functional.smooth_l1_loss(q, y)
+    target_before = [t.clone() for t in agent.target.parameters()]
+    online_before = [t.clone() for t in agent.online.parameters()]
+    loss, mean_q = agent.update(batch)
+    assert loss == pytest.approx(float(expected), rel=1e-6)
+    assert mean_q == pytest.approx(float(q.mean()), rel=1e-6)
+    for before, after in zip(target_before, agent.target.parameters(), strict=True):
+        torch.testing.assert_close(before, after)  # only the online net learns
+    assert any(
+        not torch.equal(b, a) for b, a in zip(online_before, agent.online.parameters(), strict=True)
+    )
+    losses = [agent.update(batch)[0] for _ in range(30)]
+    assert losses[-1] < loss  # the same batch again and again: the TD loss falls
