@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -243,3 +244,68 @@ def test_snapped_optimum_trades_on_the_grid_and_never_beats_best_discrete() -> N
     multipliers = tr.n[0, :-1] / rates
     assert np.isin(np.round(multipliers, 9), p.multipliers).all()
     assert tr.cost(p)[0] >= best_discrete_policy(p).expected_cost - 1e-6
+
+
+# --- degenerate and unusual markets: the self-check and the report stay meaningful ---------------
+
+
+def _report_metrics(p: MarketParams, episodes: int = 2_000) -> tuple[dict[str, Any], list[str]]:
+    from rl_order_execution.benchmarking import optimum_gap
+    from rl_order_execution.evaluation import evaluate
+
+    ev = evaluate(p, an.reference_strategies(p), shock_matrix(3, episodes, p.N, True), True)
+    return ev.metrics(exact_gap=optimum_gap(p)), ev.beats_optimum()
+
+
+def test_when_twap_is_optimal_no_gap_share_and_no_false_alarm() -> None:
+    # lambda = 0, mu = 0: the optimum is TWAP, the exact gap is float rounding (~1e-11 $)
+    metrics, suspicious = _report_metrics(DEFAULT.with_(lam=0.0))
+    assert all(m["gap_captured"] is None for m in metrics.values())
+    assert suspicious == []
+
+
+@pytest.mark.parametrize(
+    "p",
+    [
+        DEFAULT.with_(sigma=0.0),  # deterministic: every SE is float rounding
+        OU.with_(sigma=0.0),
+        DEFAULT.with_(lot_size=7.0),  # lots: closed forms of the executed (rounded) schedules
+        DEFAULT.with_(lot_size=30.0, rate_basis="initial"),
+        DEFAULT.with_(sigma=0.2),  # heavy-tailed IS: the SE of the std uses the fourth moment
+    ],
+    ids=["sigma0", "ou-sigma0", "lots", "lots-initial", "very-volatile"],
+)
+def test_self_check_passes_on_unusual_markets(p: MarketParams) -> None:
+    from rl_order_execution.benchmarking import run_checks
+
+    checks, _ = run_checks(p, shock_matrix(11, 10_000, p.N))
+    assert [c.name for c in checks if not c.ok] == []
+    metrics, suspicious = _report_metrics(p)
+    assert suspicious == []
+    if p.lot_size:  # measured against the continuous optimum, which no lot-rounded plan beats
+        share = metrics["best-discrete"]["gap_captured"]
+        assert share is not None and share["ci95_low"] < 1.0
+
+
+def test_lots_change_the_exact_twap_cost_to_the_executed_one() -> None:
+    from rl_order_execution.benchmarking import executed_schedule, optimum_gap
+
+    p = DEFAULT.with_(lot_size=7.0)
+    trades = executed_schedule(p, TWAP())
+    assert trades is not None
+    np.testing.assert_allclose(trades[:-1] % 7.0, 0.0, atol=1e-9)  # whole lots until the last step
+    assert trades.sum() == pytest.approx(p.Q)
+    executed_twap = an.schedule_moments(p, trades).e_c
+    assert executed_twap > an.schedule_moments(p, an.twap_schedule(p)).e_c  # rounding costs
+    assert optimum_gap(p) == pytest.approx(executed_twap - an.optimal_cost(p))
+    assert executed_schedule(OU, an.OptimalStrategy()) is None  # it looks at the price
+
+
+def test_std_error_of_std_matches_the_normal_formula_and_grows_with_tails() -> None:
+    from rl_order_execution.benchmarking import std_error_of_std
+
+    rng = np.random.default_rng(0)
+    normal = rng.standard_normal(100_000)
+    assert std_error_of_std(normal) == pytest.approx(normal.std(ddof=1) / math.sqrt(2e5), rel=0.02)
+    heavy = rng.standard_t(5, 100_000)
+    assert std_error_of_std(heavy) > 1.5 * heavy.std(ddof=1) / math.sqrt(2e5)

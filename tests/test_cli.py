@@ -130,8 +130,8 @@ def test_benchmark_exits_1_when_closed_form_and_monte_carlo_disagree(
 
     real = benchmarking.exact_values
 
-    def wrong(p: object, name: str) -> dict[str, float | None]:
-        values = real(p, name)  # type: ignore[arg-type]
+    def wrong(p: object, name: str, strategy: object = None) -> dict[str, float | None]:
+        values = real(p, name, strategy)  # type: ignore[arg-type]
         if name == "twap" and values["is_mean_exact"] is not None:
             values["is_mean_exact"] += 500.0  # a bug in a closed form (about 20 standard errors)
         return values

@@ -109,16 +109,26 @@ def savings_stats(
     }
 
 
+def negligible(p: MarketParams) -> float:
+    """1e-6 bp of the arrival notional, in $: differences below it are float rounding."""
+    return 1e-6 / p.bps
+
+
 def gap_captured(
-    baseline: FloatArray, values: FloatArray, exact_gap: float, antithetic: bool = False
+    baseline: FloatArray,
+    values: FloatArray,
+    exact_gap: float,
+    antithetic: bool = False,
+    floor: float = 0.0,
 ) -> dict[str, float] | None:
     """(C_TWAP - C) / (C_TWAP - C_opt) with a paired 95 % interval; exact_gap = E[C_TWAP - C_opt].
 
-    None when the optimum's advantage over TWAP is not larger than the noise of the estimate.
+    None when the optimum's advantage over TWAP is not larger than the noise of the estimate or
+    than `floor` (float rounding: with lambda = 0 and mu = 0 the optimum is TWAP itself).
     """
     s = baseline - values
     se = standard_error(s, antithetic)
-    if exact_gap <= max(2 * se, 1e-12):
+    if exact_gap <= max(2 * se, floor, 1e-12):
         return None
     mean = float(s.mean())
     return {
@@ -158,21 +168,25 @@ class Evaluation:
             m["savings_is"] = savings_stats(base_is, is_, p, anti)
             m["savings_cost"] = savings_stats(base_c, c, p, anti)
             if exact_gap is not None:
-                m["gap_captured"] = gap_captured(base_c, c, exact_gap, anti)
+                m["gap_captured"] = gap_captured(base_c, c, exact_gap, anti, negligible(p))
             out[name] = m
         return out
 
     def beats_optimum(self, optimum: str = "optimal", n_se: float = 3.0) -> list[str]:
         """Strategies whose cost is below the exact optimum's by more than n_se paired standard
-        errors: impossible for a non-anticipating strategy, so a look-ahead leak or a bug."""
-        if optimum not in self.trajectories:
+        errors: impossible for a non-anticipating strategy, so a look-ahead leak or a bug.
+
+        Differences below `negligible` are float rounding; with lots the rounded "optimum" is no
+        longer optimal (a lot-aware schedule may beat it), so there is nothing to check.
+        """
+        if optimum not in self.trajectories or self.params.lot_size > 0:
             return []
         best = self.trajectories[optimum].cost(self.params)
         suspicious = []
         for name, tr in self.trajectories.items():
             d = tr.cost(self.params) - best
             se = standard_error(d, self.antithetic)
-            if name != optimum and float(d.mean()) < -n_se * max(se, 1e-12):
+            if name != optimum and float(d.mean()) < -max(n_se * se, negligible(self.params)):
                 suspicious.append(name)
         return suspicious
 

@@ -182,6 +182,12 @@ def _sanity_warnings(evaluation: Evaluation, console: Console) -> list[str]:
             f"the sell-only constraint bound the exact optimum in {optimal.clip_share:.3%} of "
             "decisions (clipped to [0, q]); its cost is then slightly above E[C_opt]"
         )
+    if evaluation.params.lot_size > 0:
+        warnings.append(
+            "lot_size > 0: gap captured is measured against the continuous optimum, which no "
+            "lot-rounded strategy reaches (the shares are conservative), and the look-ahead check "
+            "is off (the rounded optimum is no longer optimal)"
+        )
     for text in warnings:
         console.print(f"[yellow]warning:[/yellow] {text}", highlight=False)
     return warnings
