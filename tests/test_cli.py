@@ -72,6 +72,7 @@ def test_run_end_to_end_writes_every_output(tiny_config: Path, tmp_path: Path) -
         (["run", "--episodes", "0"], "rl.episodes"),
         (["run", "--device", "tpu"], "rl.device"),
         (["evaluate", "--checkpoint", "/nonexistent.pt"], "does not exist"),
+        (["train", "--episodes", "1", "--output-dir", "/dev/null/run"], "/dev/null/run"),
     ],
 )
 def test_user_mistakes_exit_2_with_one_clear_line(args: list[str], message: str) -> None:

@@ -76,6 +76,10 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
         except ValueError as exc:  # e.g. --device cuda without a GPU
             err_console.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(2) from None
+        except OSError as exc:  # e.g. an --output-dir that cannot be created or written
+            where = f"{exc.filename}: " if exc.filename else ""
+            err_console.print(f"[red]error:[/red] {where}{exc.strerror or exc}", highlight=False)
+            raise typer.Exit(2) from None
 
     return wrapper
 
