@@ -104,6 +104,13 @@ def _quality_run(settings: Settings, limit_s: float, validator: Validator) -> di
     }
 
 
+def median_seconds(runs: list[dict[str, Any]]) -> float | None:
+    """Median time to TARGET, a run that never got there counting as infinitely slow."""
+    times = [np.inf if r["seconds_to_90"] is None else r["seconds_to_90"] for r in runs]
+    median = float(np.median(times))
+    return median if np.isfinite(median) else None
+
+
 def time_to_quality(
     seeds: list[int], limit_s: float, validator: Validator, **rl: Any
 ) -> dict[str, Any]:
@@ -113,10 +120,8 @@ def time_to_quality(
     when half of the runs or more did not get there.
     """
     runs = [_quality_run(_settings(100_000, seed, **rl), limit_s, validator) for seed in seeds]
-    times = sorted(np.inf if r["seconds_to_90"] is None else r["seconds_to_90"] for r in runs)
-    median = float(np.median(times))
     return {
-        "seconds_to_90": median if np.isfinite(median) else None,
+        "seconds_to_90": median_seconds(runs),
         "best_share": max(r["best_share"] for r in runs),
         "wall_s": float(np.median([r["wall_s"] for r in runs])),
         "reached": sum(r["seconds_to_90"] is not None for r in runs),
