@@ -113,7 +113,7 @@ class SimulationSettings(_Section):
 class RLSettings(_Section):
     """The Double-DQN agent and its training loop."""
 
-    episodes: int = Field(2000, ge=1, description="Training episodes (summed over parallel envs).")
+    episodes: int = Field(3000, ge=1, description="Training episodes (summed over parallel envs).")
     gamma: float = Field(
         1.0, gt=0, le=1, description="Discount; 1 optimises the undiscounted cost (finite horizon)."
     )
