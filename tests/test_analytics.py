@@ -298,7 +298,9 @@ def test_lots_change_the_exact_twap_cost_to_the_executed_one() -> None:
     executed_twap = an.schedule_moments(p, trades).e_c
     assert executed_twap > an.schedule_moments(p, an.twap_schedule(p)).e_c  # rounding costs
     assert optimum_gap(p) == pytest.approx(executed_twap - an.optimal_cost(p))
-    assert executed_schedule(OU, an.OptimalStrategy()) is None  # it looks at the price
+    optimum = an.OptimalStrategy()
+    assert executed_schedule(OU, optimum) is None  # it looks at the price
+    assert (optimum.clipped, optimum.decisions) == (0, 0)  # a copy ran: its counters are untouched
 
 
 def test_std_error_of_std_matches_the_normal_formula_and_grows_with_tails() -> None:

@@ -121,15 +121,17 @@ def test_dueling_head_centres_advantages() -> None:
     torch.testing.assert_close(q.mean(dim=1), out[:, 0])  # mean_a Q = V when advantages centre
 
 
-def test_a_strategy_that_peeks_at_future_shocks_is_flagged() -> None:
+@pytest.mark.parametrize("lot_size", [0.0, 5.0])
+def test_a_strategy_that_peeks_at_future_shocks_is_flagged(lot_size: float) -> None:
     """Selling ahead of a fall it cannot know about beats the exact optimum: the run must warn.
 
-    Cheap impact and high volatility make the peek pay; lambda = 0 makes the optimum TWAP.
+    Cheap impact and high volatility make the peek pay; lambda = 0 makes the optimum TWAP. With
+    lots the bound is the continuous optimum's exact cost.
     """
     from rl_order_execution.analytics import OptimalStrategy
     from rl_order_execution.market import MarketState, twap_rate
 
-    p = MarketParams(beta=0.006, sigma=0.01, lam=0.0)
+    p = MarketParams(beta=0.006, sigma=0.01, lam=0.0, lot_size=lot_size)
     shocks = shock_matrix(11, 2000, p.N)
 
     class Peeking:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -32,10 +33,12 @@ TOLERANCE_SE = 4.0
 
 
 def executed_schedule(p: MarketParams, strategy: Strategy) -> FloatArray | None:
-    """The trades a price-independent strategy executes (lot rounding included), or None when
-    they depend on the price path (checked on three paths: shocks 0, +1 and -1 at every step)."""
+    """The trades a price-independent reference strategy executes (lot rounding included), or None
+    when they depend on the price path (checked on three paths: shocks 0, +1 and -1 at every step;
+    enough for the references, whose trades are linear in the price, not for arbitrary policies).
+    Runs a copy, so the strategy's own counters (the optimum's clip share) stay untouched."""
     shocks = np.outer([0.0, 1.0, -1.0], np.ones(p.N))
-    trades = rollout(p, strategy, shocks).n
+    trades = rollout(p, copy.deepcopy(strategy), shocks).n
     same = np.allclose(trades, trades[0], rtol=0.0, atol=1e-9 * p.Q)
     return np.array(trades[0]) if same else None
 

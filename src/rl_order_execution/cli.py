@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 from collections.abc import Callable
 from pathlib import Path
@@ -63,6 +64,21 @@ NoBestOpt = Annotated[
 ]
 
 
+# a path the user gave that cannot be used (exit 2); other OS errors (disk full, I/O) exit 1
+PATH_MISTAKES = frozenset(
+    {
+        errno.ENOENT,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EEXIST,
+        errno.EROFS,
+        errno.ENAMETOOLONG,
+    }
+)
+
+
 def user_errors(func: Callable[P, R]) -> Callable[P, R]:
     """A user mistake ends in one clear message on stderr and exit code 2, never a traceback."""
 
@@ -79,7 +95,7 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
         except OSError as exc:  # e.g. an --output-dir that cannot be created or written
             where = f"{exc.filename}: " if exc.filename else ""
             err_console.print(f"[red]error:[/red] {where}{exc.strerror or exc}", highlight=False)
-            raise typer.Exit(2) from None
+            raise typer.Exit(2 if exc.errno in PATH_MISTAKES else 1) from None
 
     return wrapper
 

@@ -176,19 +176,33 @@ class Evaluation:
         """Strategies whose cost is below the exact optimum's by more than n_se paired standard
         errors: impossible for a non-anticipating strategy, so a look-ahead leak or a bug.
 
-        Differences below `negligible` are float rounding; with lots the rounded "optimum" is no
-        longer optimal (a lot-aware schedule may beat it), so there is nothing to check.
+        Differences below `negligible` are float rounding. With lots the rounded "optimum" is no
+        longer optimal (a lot-aware schedule may beat it), so every strategy is compared with the
+        continuous optimum's exact E[C] instead: a lower bound that no lot-rounded strategy beats.
         """
-        if optimum not in self.trajectories or self.params.lot_size > 0:
+        if optimum not in self.trajectories:
             return []
-        best = self.trajectories[optimum].cost(self.params)
-        suspicious = []
-        for name, tr in self.trajectories.items():
-            d = tr.cost(self.params) - best
-            se = standard_error(d, self.antithetic)
-            if name != optimum and float(d.mean()) < -max(n_se * se, negligible(self.params)):
-                suspicious.append(name)
-        return suspicious
+        p = self.params
+        if p.lot_size > 0:
+            from rl_order_execution.analytics import optimal_cost
+
+            bound = optimal_cost(p)
+            return [
+                name
+                for name, tr in self.trajectories.items()
+                if self._below(tr.cost(p) - bound, n_se)
+            ]
+        best = self.trajectories[optimum].cost(p)
+        return [
+            name
+            for name, tr in self.trajectories.items()
+            if name != optimum and self._below(tr.cost(p) - best, n_se)
+        ]
+
+    def _below(self, d: FloatArray, n_se: float) -> bool:
+        """Mean of d below zero by more than n_se standard errors and more than float rounding."""
+        se = standard_error(d, self.antithetic)
+        return float(d.mean()) < -max(n_se * se, negligible(self.params))
 
 
 def evaluate(

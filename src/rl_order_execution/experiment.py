@@ -184,9 +184,8 @@ def _sanity_warnings(evaluation: Evaluation, console: Console) -> list[str]:
         )
     if evaluation.params.lot_size > 0:
         warnings.append(
-            "lot_size > 0: gap captured is measured against the continuous optimum, which no "
-            "lot-rounded strategy reaches (the shares are conservative), and the look-ahead check "
-            "is off (the rounded optimum is no longer optimal)"
+            "lot_size > 0: gap captured and the look-ahead check use the continuous optimum, "
+            "which no lot-rounded strategy reaches (the shares are conservative)"
         )
     for text in warnings:
         console.print(f"[yellow]warning:[/yellow] {text}", highlight=False)
