@@ -10,7 +10,7 @@ from rl_order_execution.evaluation import evaluate
 from rl_order_execution.experiment import evaluate_strategies
 from rl_order_execution.market import MarketParams, VecExecutionEnv, shock_matrix
 from rl_order_execution.settings import Settings
-from rl_order_execution.strategies import TWAP, GreedyAgent
+from rl_order_execution.strategies import TWAP, GreedyAgent, Strategy
 from rl_order_execution.training import TrainingSeeds, epsilon_at, learner_reward, train
 
 
@@ -40,6 +40,30 @@ def test_every_strategy_sees_the_same_shocks() -> None:
         p, [TWAP(), GreedyAgent(train(_settings()).agent.policy)], shock_matrix(3, 20, p.N)
     )
     np.testing.assert_allclose(ev.trajectories["twap"].S, ev.trajectories["agent"].S)
+
+
+def test_evaluation_in_blocks_gives_the_same_numbers_and_bounded_paths(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rl_order_execution import evaluation
+    from rl_order_execution.analytics import OptimalStrategy
+
+    p = MarketParams(price_model="ou", sigma=0.004)  # an adaptive strategy too
+    shocks = shock_matrix(5, 1_000, p.N, antithetic=True)
+    strategies: list[Strategy] = [TWAP(), OptimalStrategy()]
+    whole = evaluate(p, strategies, shocks, antithetic=True)
+    monkeypatch.setattr(evaluation, "CHUNK_EPISODES", 300)  # 300, 300, 300, 100
+    monkeypatch.setattr(evaluation, "SAMPLE_PATHS", 50)
+    blocks = evaluate(p, strategies, shocks, antithetic=True)
+    assert blocks.episodes == 1_000
+    for name in ("twap", "optimal"):
+        np.testing.assert_array_equal(blocks.outcomes[name].cost, whole.outcomes[name].cost)
+        np.testing.assert_array_equal(
+            blocks.outcomes[name].shortfall, whole.outcomes[name].shortfall
+        )
+        assert blocks.trajectories[name].q.shape == (50, p.N + 1)  # only the sample paths
+        np.testing.assert_array_equal(blocks.trajectories[name].S, whole.trajectories[name].S[:50])
+    assert blocks.metrics(exact_gap=optimum_gap(p)) == whole.metrics(exact_gap=optimum_gap(p))
 
 
 def test_epsilon_schedule_decays_to_floor() -> None:

@@ -114,8 +114,7 @@ def _z(estimate: float, exact: float | None, se: float, floor: float) -> float |
 
 
 def check_strategy(p: MarketParams, name: str, evaluation: Evaluation) -> Check:
-    tr = evaluation.trajectories[name]
-    is_, cost = tr.shortfall(p), tr.cost(p)
+    is_, cost = evaluation.outcomes[name].shortfall, evaluation.outcomes[name].cost
     is_std = float(is_.std(ddof=1))
     strategy = next(s for s in evaluation.strategies if s.name == name)
     values: dict[str, Any] = {

@@ -13,6 +13,8 @@ from rl_order_execution.market import FloatArray, MarketParams, MarketState, mar
 from rl_order_execution.strategies import Strategy
 
 Z95 = 1.959963984540054
+CHUNK_EPISODES = 20_000  # episodes rolled out at once in an evaluation (bounded memory)
+SAMPLE_PATHS = 10_000  # full paths kept per strategy for the plots
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,12 @@ class Trajectories:
     px: FloatArray
     r: FloatArray
     S: FloatArray
+
+    def head(self, episodes: int) -> Trajectories:
+        """A copy of the first `episodes` episodes (not a view: the rest can be freed)."""
+        return Trajectories(
+            *(np.array(x[:episodes]) for x in (self.q, self.n, self.px, self.r, self.S))
+        )
 
     def shortfall(self, p: MarketParams) -> FloatArray:
         """IS = Q*P0 - sum_k n_k * P~_k in $, per episode."""
@@ -140,17 +148,30 @@ def gap_captured(
 
 
 @dataclass(frozen=True)
+class Outcomes:
+    """One strategy's per-episode results in $: implementation shortfall and risk-adjusted cost."""
+
+    shortfall: FloatArray  # (E,)
+    cost: FloatArray  # (E,)
+
+
+@dataclass(frozen=True)
 class Evaluation:
-    """Per-episode results of several strategies on one shared set of shocks."""
+    """Per-episode results of several strategies on one shared set of shocks.
+
+    `outcomes` covers every episode; `trajectories` keeps the full paths of the first
+    SAMPLE_PATHS episodes only (for the plots), so memory does not grow with E x N.
+    """
 
     params: MarketParams
+    outcomes: dict[str, Outcomes]
     trajectories: dict[str, Trajectories]
     strategies: tuple[Strategy, ...] = ()
     antithetic: bool = False
 
     @property
     def episodes(self) -> int:
-        return int(next(iter(self.trajectories.values())).q.shape[0])
+        return len(next(iter(self.outcomes.values())).cost)
 
     def metrics(
         self, baseline: str = "twap", exact_gap: float | None = None
@@ -158,11 +179,10 @@ class Evaluation:
         """Per strategy: IS and cost statistics, paired savings vs the baseline and, given the
         exact E[C_TWAP] - E[C_opt], the share of it captured."""
         p = self.params
-        base = self.trajectories[baseline]
-        base_is, base_c = base.shortfall(p), base.cost(p)
+        base_is, base_c = self.outcomes[baseline].shortfall, self.outcomes[baseline].cost
         out: dict[str, dict[str, Any]] = {}
-        for name, tr in self.trajectories.items():
-            is_, c = tr.shortfall(p), tr.cost(p)
+        for name, o in self.outcomes.items():
+            is_, c = o.shortfall, o.cost
             anti = self.antithetic
             m = {**summary(is_, p, "is", anti), **summary(c, p, "cost", anti)}
             m["savings_is"] = savings_stats(base_is, is_, p, anti)
@@ -180,23 +200,19 @@ class Evaluation:
         longer optimal (a lot-aware schedule may beat it), so every strategy is compared with the
         continuous optimum's exact E[C] instead: a lower bound that no lot-rounded strategy beats.
         """
-        if optimum not in self.trajectories:
+        if optimum not in self.outcomes:
             return []
         p = self.params
         if p.lot_size > 0:
             from rl_order_execution.analytics import optimal_cost
 
             bound = optimal_cost(p)
-            return [
-                name
-                for name, tr in self.trajectories.items()
-                if self._below(tr.cost(p) - bound, n_se)
-            ]
-        best = self.trajectories[optimum].cost(p)
+            return [name for name, o in self.outcomes.items() if self._below(o.cost - bound, n_se)]
+        best = self.outcomes[optimum].cost
         return [
             name
-            for name, tr in self.trajectories.items()
-            if name != optimum and self._below(tr.cost(p) - best, n_se)
+            for name, o in self.outcomes.items()
+            if name != optimum and self._below(o.cost - best, n_se)
         ]
 
     def _below(self, d: FloatArray, n_se: float) -> bool:
@@ -208,6 +224,19 @@ class Evaluation:
 def evaluate(
     p: MarketParams, strategies: Sequence[Strategy], shocks: FloatArray, antithetic: bool = False
 ) -> Evaluation:
-    """Every strategy on the same shocks; `antithetic` says how shocks were drawn (for SEs)."""
-    trajectories = {st.name: rollout(p, st, shocks) for st in strategies}
-    return Evaluation(p, trajectories, tuple(strategies), antithetic)
+    """Every strategy on the same shocks; `antithetic` says how shocks were drawn (for SEs).
+
+    Episodes run in blocks of CHUNK_EPISODES (episodes are independent, so the numbers do not
+    depend on the block size) and only per-episode results and the sample paths are kept.
+    """
+    outcomes, paths = {}, {}
+    for st in strategies:
+        shortfall, cost = [], []
+        for start in range(0, len(shocks), CHUNK_EPISODES):
+            tr = rollout(p, st, shocks[start : start + CHUNK_EPISODES])
+            shortfall.append(tr.shortfall(p))
+            cost.append(tr.cost(p))
+            if start == 0:
+                paths[st.name] = tr.head(SAMPLE_PATHS)
+        outcomes[st.name] = Outcomes(np.concatenate(shortfall), np.concatenate(cost))
+    return Evaluation(p, outcomes, paths, tuple(strategies), antithetic)

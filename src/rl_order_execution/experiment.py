@@ -226,12 +226,12 @@ def report(
         "warnings": warnings,
         **extra,
     }
-    agents = [n for n in evaluation.trajectories if n.startswith("agent")]
+    agents = [n for n in evaluation.outcomes if n.startswith("agent")]
     if len(agents) > 1:
         data["seeds_summary"] = _seeds_summary(metrics, agents, settings.simulation.seed)
     write_json(outputs["metrics"], data)
-    focus = agents[0] if agents else list(evaluation.trajectories)[-1]
-    shown = [n for n in ("twap", "optimal") if n in evaluation.trajectories] + agents[:1]
+    focus = agents[0] if agents else list(evaluation.outcomes)[-1]
+    shown = [n for n in ("twap", "optimal") if n in evaluation.outcomes] + agents[:1]
     plot_execution(evaluation, outputs["execution plot"], shown)
     plot_savings(evaluation, outputs["savings plot"], focus)
     plot_frontier(evaluation, frontier(p), outputs["frontier plot"], ["twap", "optimal", *agents])

@@ -102,7 +102,8 @@ def savings_table(metrics: Mapping[str, Mapping[str, Any]], baseline: str = "twa
 
 
 def plot_execution(evaluation: Evaluation, path: Path, strategies: list[str] | None = None) -> None:
-    """Inventory over time (mean and 5-95 % band per strategy) and one sample mid-price path."""
+    """Inventory over time (mean and 5-95 % band per strategy, over the sample paths: the first
+    SAMPLE_PATHS test episodes) and one sample mid-price path."""
     p = evaluation.params
     names = strategies or list(evaluation.trajectories)
     steps = np.arange(p.N + 1)
@@ -130,8 +131,9 @@ def plot_execution(evaluation: Evaluation, path: Path, strategies: list[str] | N
 def plot_savings(evaluation: Evaluation, path: Path, name: str, baseline: str = "twap") -> None:
     """Distribution of per-episode IS savings vs the baseline, with 0, mean and VaR 95 %."""
     p = evaluation.params
-    base, other = evaluation.trajectories[baseline], evaluation.trajectories[name]
-    savings = (base.shortfall(p) - other.shortfall(p)) * p.bps
+    savings = (
+        evaluation.outcomes[baseline].shortfall - evaluation.outcomes[name].shortfall
+    ) * p.bps
     fig, ax = plt.subplots(figsize=(9, 5))
     ax.hist(savings, bins=60, color="steelblue", alpha=0.8)
     ax.axvline(0, color="black", lw=1, label="0 (= TWAP)")
@@ -172,9 +174,9 @@ def plot_frontier(
     mean = np.array([c[1] for c in curve]) * p.bps
     ax.plot(std, mean, color="grey", lw=2, label="Almgren-Chriss frontier (exact)")
     for name in points:
-        if name not in evaluation.trajectories:
+        if name not in evaluation.outcomes:
             continue
-        is_ = evaluation.trajectories[name].shortfall(p) * p.bps
+        is_ = evaluation.outcomes[name].shortfall * p.bps
         se = standard_error(is_, evaluation.antithetic)
         ax.errorbar(
             is_.std(ddof=1),
