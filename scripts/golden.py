@@ -54,11 +54,12 @@ def run_market(config: Path, full: bool) -> dict[str, Any]:
 
 
 def differences(old: Any, new: Any, path: str = "") -> Iterator[str]:
-    """Dotted paths where two JSON trees differ (floats compared exactly)."""
+    """Dotted paths where two JSON trees differ (floats compared exactly). Keys added since the
+    golden run (new settings, new metrics) are not differences: see `additions`."""
     if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new)):
-            if key not in old or key not in new:
-                yield f"{path}{key}: only in {'new' if key not in old else 'golden'}"
+        for key in old:
+            if key not in new:
+                yield f"{path}{key}: missing now"
             else:
                 yield from differences(old[key], new[key], f"{path}{key}.")
     elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
@@ -66,6 +67,16 @@ def differences(old: Any, new: Any, path: str = "") -> Iterator[str]:
             yield from differences(a, b, f"{path}{i}.")
     elif old != new and not (_nan(old) and _nan(new)):
         yield f"{path.rstrip('.')}: golden {old!r}, now {new!r}"
+
+
+def additions(old: Any, new: Any, path: str = "") -> Iterator[str]:
+    """Dotted paths of keys present now but not in the golden run."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in new:
+            if key not in old:
+                yield f"{path}{key}"
+            else:
+                yield from additions(old[key], new[key], f"{path}{key}.")
 
 
 def _nan(x: Any) -> bool:
@@ -81,21 +92,26 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    names = args.market or list(MARKETS)
     path = GOLDEN[args.full]
+    recorded = json.loads(path.read_text()) if path.exists() else {}
+    names = args.market or (list(MARKETS) if args.mode == "record" else list(recorded))
     if args.mode == "record":
-        golden = json.loads(path.read_text()) if path.exists() else {}
+        golden = recorded
         for name in names:
             print(f"recording {name}", flush=True)
             golden[name] = run_market(MARKETS[name], args.full)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(golden, indent=1, sort_keys=True) + "\n")
         return 0
-    golden = json.loads(path.read_text())
+    golden = recorded
     failed = False
     for name in names:
-        diff = list(differences(golden[name], run_market(MARKETS[name], args.full)))
+        now = run_market(MARKETS[name], args.full)
+        diff = list(differences(golden[name], now))
         print(f"{name}: {'same numbers' if not diff else f'{len(diff)} differences'}")
+        added = sorted({a.split(".")[-1] for a in additions(golden[name], now)})
+        if added:
+            print(f"  keys added since the golden run: {', '.join(added)}")
         for line in diff[:20]:
             print(f"  {line}")
         failed |= bool(diff)

@@ -1,0 +1,53 @@
+"""The execution market of MODEL.md: parameters and state, price models behind one protocol,
+the batched dynamics, and the Gymnasium environments over them."""
+
+from rl_order_execution.market.dynamics import (
+    OBS_DIM,
+    StepResult,
+    base_rate,
+    desired_from_actions,
+    execution_price,
+    expected_next_price,
+    market_step,
+    observe,
+    shock_matrix,
+    state_from_obs,
+    step_reward,
+    trade_size,
+    twap_rate,
+    twap_value,
+)
+from rl_order_execution.market.envs import ENV_ID, ExecutionEnv, VecExecutionEnv, register_envs
+from rl_order_execution.market.params import IntArray, MarketParams, MarketState
+from rl_order_execution.market.prices import PRICE_MODELS, LQTransition, PriceModel, price_model
+from rl_order_execution.market.shocks import FloatArray, Shocks
+
+__all__ = [
+    "ENV_ID",
+    "OBS_DIM",
+    "PRICE_MODELS",
+    "ExecutionEnv",
+    "FloatArray",
+    "IntArray",
+    "LQTransition",
+    "MarketParams",
+    "MarketState",
+    "PriceModel",
+    "Shocks",
+    "StepResult",
+    "VecExecutionEnv",
+    "base_rate",
+    "desired_from_actions",
+    "execution_price",
+    "expected_next_price",
+    "market_step",
+    "observe",
+    "price_model",
+    "register_envs",
+    "shock_matrix",
+    "state_from_obs",
+    "step_reward",
+    "trade_size",
+    "twap_rate",
+    "twap_value",
+]

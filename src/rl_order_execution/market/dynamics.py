@@ -1,0 +1,130 @@
+"""The market math of MODEL.md as pure numpy functions over a leading batch axis. The envs, the
+evaluation rollout and the exact references all call these: the dynamics are written once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rl_order_execution.market.params import IntArray, MarketParams, MarketState
+from rl_order_execution.market.shocks import FloatArray, Shocks
+
+OBS_DIM = 4
+
+
+def observe(p: MarketParams, s: MarketState) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """Features of MODEL.md, shape (B, 4), float32."""
+    obs = np.empty((s.q.shape[0], OBS_DIM), dtype=np.float32)
+    obs[:, 0] = (p.N - s.k) / p.N
+    obs[:, 1] = s.q / p.Q
+    obs[:, 2] = (s.S - p.P0) / p.level_scale
+    obs[:, 3] = (s.S - s.S_prev) / p.move_scale
+    return obs
+
+
+def twap_rate(p: MarketParams, q: FloatArray, k: IntArray) -> FloatArray:
+    """TWAP rate of the remaining order, q_k / (N - k)."""
+    out: FloatArray = q / np.maximum(p.N - k, 1)
+    return out
+
+
+def base_rate(p: MarketParams, s: MarketState) -> FloatArray:
+    """The rate the multipliers scale: q_k / (N - k) (rate_basis remaining) or Q / N (initial)."""
+    return twap_rate(p, s.q, s.k) if p.rate_basis == "remaining" else np.full_like(s.q, p.Q / p.N)
+
+
+def desired_from_actions(p: MarketParams, s: MarketState, actions: IntArray) -> FloatArray:
+    """Shares an action index asks for: m[a] times the configured base rate."""
+    out: FloatArray = p._mult[actions] * base_rate(p, s)
+    return out
+
+
+def trade_size(p: MarketParams, s: MarketState, desired: FloatArray) -> FloatArray:
+    """What actually trades: within [0, q_k], lot-rounded, and everything at the last step."""
+    n = np.minimum(np.maximum(desired, 0.0), s.q)  # np.clip, without its per-call overhead
+    if p.lot_size > 0:
+        n = np.floor(n / p.lot_size + 1e-9) * p.lot_size
+        n = np.minimum(n, s.q)
+    out: FloatArray = np.where(s.k >= p.N - 1, s.q, n)
+    return out
+
+
+def execution_price(p: MarketParams, S: FloatArray, n: FloatArray) -> FloatArray:
+    """P~ = S - beta * n."""
+    out: FloatArray = S - p.beta * n
+    return out
+
+
+def step_reward(
+    p: MarketParams, q: FloatArray, n: FloatArray, exec_price: FloatArray
+) -> FloatArray:
+    """r_k in bps of Q*P0: execution gain vs arrival minus the inventory penalty on q_k."""
+    out: FloatArray = (n * (exec_price - p.P0) - p.lam * q * q / p.Q) * p.bps
+    return out
+
+
+@dataclass
+class StepResult:
+    n: FloatArray
+    exec_price: FloatArray
+    reward: FloatArray
+    terminated: np.ndarray[Any, np.dtype[np.bool_]]
+
+
+def market_step(p: MarketParams, s: MarketState, desired: FloatArray, shock: Shocks) -> StepResult:
+    """Advance every episode one step in place: trade, reward, price move, inventory."""
+    n = trade_size(p, s, desired)
+    px = execution_price(p, s.S, n)
+    reward = step_reward(p, s.q, n, px)
+    S_next, latent_next = p.prices.next_price(p, s.S, s.latent, n, shock)
+    s.S_prev, s.S, s.latent = s.S, S_next, latent_next
+    s.q = np.maximum(s.q - n, 0.0)
+    s.k = s.k + 1
+    terminated = (s.k >= p.N) | (s.q <= 0.0)
+    return StepResult(n=n, exec_price=px, reward=reward, terminated=terminated)
+
+
+def state_from_obs(p: MarketParams, obs: np.ndarray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(steps left m, inventory q, mid price S) recovered from observations."""
+    m = np.rint(obs[:, 0].astype(np.float64) * p.N)
+    q = obs[:, 1].astype(np.float64) * p.Q
+    S = p.P0 + obs[:, 2].astype(np.float64) * p.level_scale
+    return m, q, S
+
+
+def expected_next_price(p: MarketParams, S: FloatArray, q: FloatArray, n: FloatArray) -> FloatArray:
+    """E[S_{k+1} | S_k, q_k, n_k] under the market's price model."""
+    return p.prices.expected_next_price(p, S, q, n)
+
+
+def twap_value(p: MarketParams, m: FloatArray, q: FloatArray, S: FloatArray) -> FloatArray:
+    """Expected return ($) of selling q evenly over the m steps left, from mid price S.
+
+    Exact under the model: sum over the steps left of n (E[S] - beta n - P0) minus the inventory
+    penalty, with n = q / m. Linear in S. 0 once m or q is 0.
+    """
+    m_safe = np.maximum(m, 1.0)
+    n = q / m_safe
+    penalty = p.lam * q * q * (m_safe + 1) * (2 * m_safe + 1) / (6 * m_safe * p.Q)
+    proceeds = p.prices.twap_value(p, m_safe, q, S)
+    value = proceeds - q * (p.beta * n + p.P0) - penalty
+    out: FloatArray = np.where((m > 0) & (q > 0), value, 0.0)
+    return out
+
+
+def shock_matrix(
+    p: MarketParams, seed: int | np.random.SeedSequence, episodes: int, antithetic: bool = False
+) -> Shocks:
+    """Shared price shocks of a set of evaluation episodes, drawn by the market's price model.
+
+    antithetic: episode i + E/2 gets -Z of episode i (E even; jumps shared), which cancels most of
+    the noise of mean costs; statistics then use pair averages as the independent units.
+    """
+    rng = np.random.default_rng(seed)
+    if not antithetic:
+        return p.prices.draw(p, rng, episodes)
+    if episodes % 2:
+        raise ValueError("antithetic shocks need an even number of episodes")
+    return p.prices.draw(p, rng, episodes // 2).mirrored()

@@ -1,0 +1,44 @@
+"""Exogenous price shocks: drawn once, shared by every strategy (common random numbers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+
+
+@dataclass(frozen=True)
+class Shocks:
+    """Standard normal shocks z and, for models with jumps, the summed log jump sizes.
+
+    Arrays are (E, N) for E episodes over N steps, or (B,) for one step of B episodes.
+    """
+
+    z: FloatArray
+    jump: FloatArray | None = None
+
+    def __len__(self) -> int:
+        return int(self.z.shape[0])
+
+    @property
+    def horizon(self) -> int:
+        return int(self.z.shape[1])
+
+    def rows(self, start: int, stop: int) -> Shocks:
+        """Episodes start..stop-1."""
+        jump = None if self.jump is None else self.jump[start:stop]
+        return Shocks(self.z[start:stop], jump)
+
+    def steps(self) -> list[Shocks]:
+        """One (E,) Shocks per step, each contiguous (a rollout reads them step by step)."""
+        z = np.ascontiguousarray(self.z.T)
+        jump = None if self.jump is None else np.ascontiguousarray(self.jump.T)
+        return [Shocks(z[k], None if jump is None else jump[k]) for k in range(len(z))]
+
+    def mirrored(self) -> Shocks:
+        """These episodes followed by their antithetic twins: z negated, jumps shared."""
+        jump = None if self.jump is None else np.concatenate([self.jump, self.jump])
+        return Shocks(np.concatenate([self.z, -self.z]), jump)
