@@ -1,6 +1,6 @@
 """Generate the README configuration table from the pydantic Settings models.
 
-Walks `rl_order_execution.settings.Settings` recursively, so every leaf setting is listed with its
+Walks `rl_order_execution.config.Settings` recursively, so every leaf setting is listed with its
 environment variable (prefix and nested delimiter come from the model config: ``RL_`` and ``__``),
 type, default (default factories included), declared constraints and description.
 
@@ -29,12 +29,12 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
-from rl_order_execution.settings import Settings
+from rl_order_execution.config import Settings
 
 START_MARKER = "<!-- settings-start -->"
 END_MARKER = "<!-- settings-end -->"
 GENERATED_NOTE = (
-    "<!-- Generated from src/rl_order_execution/settings.py by `make docs` "
+    "<!-- Generated from src/rl_order_execution/config/schema.py by `make docs` "
     "(scripts/settings_table.py); do not edit by hand. -->"
 )
 HEADER = (

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rl_order_execution.settings import Settings, flatten
+from rl_order_execution.config import Settings, flatten
 from scripts import settings_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -1,10 +1,23 @@
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from rl_order_execution.settings import SettingsError, load_settings, value_sources
+from rl_order_execution.config import (
+    LoggingSettings,
+    Settings,
+    SettingsError,
+    SimulationSettings,
+    configure_logging,
+    flatten,
+    load_settings,
+    value_sources,
+)
 
 
 def _write(path: Path, text: str) -> Path:
@@ -52,7 +65,9 @@ def test_env_variable_alone_overrides_default(monkeypatch: pytest.MonkeyPatch) -
         ("simulation:\n  volatilty: 0.1\n", "simulation.volatilty: unknown setting"),
         ("simulation:\n  total_shares: -5\n", "simulation.total_shares"),
         ("rl:\n  epsilon_start: 0.1\n  epsilon_end: 0.5\n", "epsilon_end must be <= epsilon_start"),
-        ("simulation:\n  liquidity_param: 0.06\n", "drive the price to zero"),
+        ("simulation:\n  start_price: 40\n", "drive the price to zero"),
+        ("simulation:\n  garch_alpha: 0.2\n", "garch_alpha \\+ garch_beta must be < 1"),
+        ("simulation:\n  jump_std: -0.1\n", "simulation.jump_std"),
         ("simulation: [1, 2\n", "not valid YAML"),
         ("- 1\n- 2\n", "top level must be a mapping"),
         ("simulation:\n  price_model: heston\n", "simulation.price_model"),
@@ -73,3 +88,97 @@ def test_misspelt_env_variable_is_reported(monkeypatch: pytest.MonkeyPatch) -> N
 def test_missing_explicit_config_file(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="does not exist"):
         load_settings(None, tmp_path / "nope.yaml", None, require_config=True)
+
+
+def _market(**changes: Any) -> SimulationSettings:
+    return SimulationSettings(total_shares=1000, start_price=100, **changes)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"liquidity_param": 0.0999, "temp_impact_param": 0.05},
+        {"liquidity_param": 0.01, "temp_impact_param": 0.0999},
+        {"liquidity_param": 0.0999, "temp_impact_param": 0.0999},
+    ],
+)
+def test_market_just_inside_the_price_bound_loads(changes: dict[str, float]) -> None:
+    _market(**changes)  # max(alpha, beta) * Q = 99.9 < P0 = 100
+
+
+@pytest.mark.parametrize(
+    ("changes", "floor"),
+    [
+        ({"liquidity_param": 0.1, "temp_impact_param": 0.06}, "100"),  # alpha is the max
+        ({"liquidity_param": 0.01, "temp_impact_param": 0.1}, "100"),  # beta is the max
+        ({"liquidity_param": 0.01, "temp_impact_param": 0.12}, "120"),
+    ],
+)
+def test_market_on_or_outside_the_price_bound_fails(changes: dict[str, float], floor: str) -> None:
+    expected = (
+        r"need start_price > max\(liquidity_param, temp_impact_param\) \* total_shares "
+        rf"\(100 <= {floor}\)"
+    )
+    with pytest.raises(ValidationError, match=expected):
+        _market(**changes)
+
+
+def test_alpha_at_twice_beta_still_fails_the_convexity_check() -> None:
+    with pytest.raises(ValidationError, match="not convex"):
+        _market(liquidity_param=0.1, temp_impact_param=0.05)
+
+
+def test_reported_market_now_loads(tmp_path: Path) -> None:
+    config = _write(
+        tmp_path / "config.yaml", "simulation:\n  liquidity_param: 0.08\n  risk_aversion: 0.05\n"
+    )
+    settings, _ = load_settings(None, config, None)
+    assert settings.simulation.liquidity_param == 0.08
+    assert settings.simulation.risk_aversion == 0.05
+
+
+def test_second_edition_defaults() -> None:
+    sim = SimulationSettings()
+    assert sim.price_model == "gbm"
+    assert (sim.jump_intensity, sim.jump_mean, sim.jump_std) == (0.02, -0.005, 0.01)
+    assert (sim.garch_alpha, sim.garch_beta) == (0.10, 0.85)
+    assert "simulation.notional" not in flatten(Settings())
+
+
+@pytest.mark.parametrize("model", ["gbm", "ou", "jump", "garch"])
+def test_every_price_model_name_loads(model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RL_SIMULATION__PRICE_MODEL", model)
+    settings, _ = load_settings(None, None, None)
+    assert settings.simulation.price_model == model
+
+
+def test_garch_sum_just_below_one_loads() -> None:
+    assert SimulationSettings(garch_alpha=0.1, garch_beta=0.8999).garch_beta == 0.8999
+    with pytest.raises(ValidationError, match="finite unconditional variance"):
+        SimulationSettings(garch_alpha=0.1, garch_beta=0.9)
+
+
+@pytest.fixture
+def toolkit_logger() -> Iterator[logging.Logger]:
+    import optuna
+
+    logger = logging.getLogger("rl_order_execution")
+    saved = (logger.level, list(logger.handlers), optuna.logging.get_verbosity())
+    logger.handlers.clear()
+    yield logger
+    logger.setLevel(saved[0])
+    logger.handlers[:] = saved[1]
+    optuna.logging.set_verbosity(saved[2])
+
+
+def test_configure_logging_sets_the_level_and_one_handler(toolkit_logger: logging.Logger) -> None:
+    import optuna
+
+    configure_logging(LoggingSettings(level="DEBUG"))
+    assert toolkit_logger.getEffectiveLevel() == logging.DEBUG
+    assert logging.getLogger("rl_order_execution.training").getEffectiveLevel() == logging.DEBUG
+    assert optuna.logging.get_verbosity() == optuna.logging.DEBUG
+    configure_logging(LoggingSettings(level="ERROR"))
+    assert toolkit_logger.getEffectiveLevel() == logging.ERROR
+    assert optuna.logging.get_verbosity() == optuna.logging.ERROR
+    assert len(toolkit_logger.handlers) == 1

@@ -1,0 +1,199 @@
+"""Loading the settings: YAML files, ``RL_*`` environment variables and CLI overrides.
+
+Sources, highest precedence first: explicit overrides (CLI flags), ``RL_*`` environment variables
+(nested with ``__``, e.g. ``RL_SIMULATION__RISK_AVERSION=0.5``), ``config/best_params.yaml``,
+``config/config.yaml`` (or ``--config FILE``), then the defaults in `schema`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    YamlConfigSettingsSource,
+)
+from rich.logging import RichHandler
+
+from rl_order_execution.config.schema import (
+    DEFAULT_BEST_PARAMS_PATH,
+    DEFAULT_CONFIG_PATH,
+    ENV_PREFIX,
+    LoggingSettings,
+    Settings,
+)
+
+LOGGER_NAME = "rl_order_execution"
+
+
+class SettingsError(ValueError):
+    """A user mistake in settings, files or flags: shown as one clear message, exit code 2."""
+
+
+def _yaml_source(path: Path) -> YamlConfigSettingsSource:
+    return YamlConfigSettingsSource(Settings, yaml_file=path)
+
+
+def _check_yaml_file(path: Path) -> None:
+    """Fail clearly on a malformed file instead of a YAML traceback deep in pydantic-settings."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise SettingsError(f"{path}: not valid YAML{where}") from exc
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read ({exc.strerror})") from exc
+    if data is not None and not isinstance(data, dict):
+        raise SettingsError(
+            f"{path}: top level must be a mapping of sections, got {type(data).__name__}"
+        )
+
+
+class _Sources:
+    """The ordered sources of one load, kept so `config show` can say where each value came from."""
+
+    def __init__(
+        self, overrides: Mapping[str, Any], config_path: Path | None, best_params_path: Path | None
+    ) -> None:
+        self.files: list[tuple[str, Path]] = []
+        if best_params_path is not None and best_params_path.exists():
+            self.files.append((f"best-params ({best_params_path})", best_params_path))
+        if config_path is not None and config_path.exists():
+            self.files.append((f"config ({config_path})", config_path))
+        for _, path in self.files:
+            _check_yaml_file(path)
+        self.overrides = dict(overrides)
+
+    def ordered(
+        self, init: PydanticBaseSettingsSource, env: PydanticBaseSettingsSource
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init, env, *(_yaml_source(path) for _, path in self.files))
+
+    def named_values(self) -> list[tuple[str, dict[str, Any]]]:
+        env = dict(_env_values())
+        named = [("cli", _nest(self.overrides)), ("env", env)]
+        named += [(name, _yaml_source(path)()) for name, path in self.files]
+        return named
+
+
+def _env_values() -> dict[str, Any]:
+    return EnvSettingsSource(
+        Settings, env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False
+    )()
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """{'rl.episodes': 5} -> {'rl': {'episodes': 5}}."""
+    nested: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        node = nested
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def _leaves(tree: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from _leaves(value, f"{path}.")
+        else:
+            yield path, value
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """One line per problem: `setting simulation.total_shares: must be > 0 (got -5)`."""
+    lines = []
+    for item in error.errors():
+        loc = ".".join(str(p) for p in item["loc"]) or "settings"
+        msg = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            msg = "unknown setting (check the spelling)"
+        got = item.get("input")
+        shown = "" if isinstance(got, dict | type(None)) else f" (got {got!r})"
+        lines.append(f"setting {loc}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    config_path: Path | None = DEFAULT_CONFIG_PATH,
+    best_params_path: Path | None = DEFAULT_BEST_PARAMS_PATH,
+    require_config: bool = False,
+) -> tuple[Settings, list[tuple[str, str]]]:
+    """Build the effective settings; returns them and the sources that applied (name, kind).
+
+    `overrides` uses dotted keys (`{"rl.episodes": 100}`). Raises SettingsError on any user mistake.
+    """
+    if require_config and config_path is not None and not config_path.is_file():
+        raise SettingsError(f"config file {config_path} does not exist")
+    sources = _Sources(overrides or {}, config_path, best_params_path)
+
+    class _Loaded(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return sources.ordered(init_settings, env_settings)
+
+    try:
+        loaded = _Loaded(**_nest(sources.overrides))
+        settings = Settings.model_validate(loaded.model_dump())
+    except ValidationError as exc:
+        raise SettingsError(format_validation_error(exc)) from exc
+    except (ValueError, TypeError) as exc:  # e.g. an env var that is not valid JSON for a list
+        raise SettingsError(f"settings: {exc}") from exc
+    applied = [(name, "file") for name, _ in sources.files]
+    return settings, applied
+
+
+def value_sources(
+    overrides: Mapping[str, Any] | None = None,
+    config_path: Path | None = DEFAULT_CONFIG_PATH,
+    best_params_path: Path | None = DEFAULT_BEST_PARAMS_PATH,
+) -> dict[str, str]:
+    """Map each dotted setting to the name of the source that set it ('default' if none)."""
+    sources = _Sources(overrides or {}, config_path, best_params_path)
+    origin: dict[str, str] = {}
+    for name, values in reversed(sources.named_values()):  # lowest first, higher ones overwrite
+        for path, _ in _leaves(values):
+            origin[path] = name
+    return origin
+
+
+def flatten(settings: Settings) -> dict[str, Any]:
+    """Dotted key -> JSON-friendly value, for tables and metrics.json."""
+    return dict(_leaves(settings.model_dump(mode="json")))
+
+
+def configure_logging(settings: LoggingSettings) -> None:
+    """Apply `logging.level` to the toolkit's logger (one Rich console handler) and to Optuna's."""
+    import optuna  # deferred: importing optuna is slow and most commands never tune
+
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(settings.level)
+    if not logger.handlers:
+        logger.addHandler(RichHandler(show_path=False))
+    # Optuna logs a line per trial at INFO, so it is only that chatty when we are at DEBUG.
+    optuna_level = {
+        "DEBUG": optuna.logging.DEBUG,
+        "INFO": optuna.logging.WARNING,
+        "WARNING": optuna.logging.WARNING,
+        "ERROR": optuna.logging.ERROR,
+    }[settings.level]
+    optuna.logging.set_verbosity(optuna_level)

@@ -1,0 +1,395 @@
+"""The settings models: one section per concern, each field with its default and a one-line doc.
+
+Loading (files, environment, precedence) lives in `loader`; see MODEL.md, "Parameters".
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG_PATH = Path("config/config.yaml")
+DEFAULT_BEST_PARAMS_PATH = Path("config/best_params.yaml")
+ENV_PREFIX = "RL_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SimulationSettings(_Section):
+    """The market (MODEL.md, "Parameters")."""
+
+    total_shares: float = Field(1000.0, gt=0, description="Q: shares to sell over the episode.")
+    time_horizon: int = Field(50, ge=1, le=10_000, description="N: decision steps per episode.")
+    start_price: float = Field(100.0, gt=0, description="P0: arrival (decision) price in $.")
+    volatility: float = Field(
+        0.002, ge=0, lt=0.5, description="sigma: volatility per step, relative to the price."
+    )
+    drift: float = Field(0.0, gt=-0.1, lt=0.1, description="mu: GBM drift per step, relative.")
+    liquidity_param: float = Field(
+        0.01, ge=0, description="alpha: permanent impact, $ per share sold."
+    )
+    temp_impact_param: float = Field(
+        0.05, gt=0, description="beta: temporary impact, $ per share per share sold in the step."
+    )
+    risk_aversion: float = Field(
+        0.1, ge=0, description="lambda: inventory penalty coefficient, $ per share held per step."
+    )
+    action_multipliers: list[float] = Field(
+        default_factory=lambda: [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0],
+        min_length=2,
+        max_length=64,
+        description="Discrete speeds, multiples of the TWAP rate (see rate_basis).",
+    )
+    rate_basis: Literal["remaining", "initial"] = Field(
+        "remaining",
+        description="TWAP rate the multipliers scale: remaining = q_k/(N-k), initial = Q/N.",
+    )
+    price_model: Literal["gbm", "ou", "jump", "garch"] = Field(
+        "gbm",
+        description="Mid-price dynamics: gbm (geometric Brownian), ou (mean-reverting), "
+        "jump (GBM with Merton jumps) or garch (GARCH(1,1) volatility clustering).",
+    )
+    mean_reversion: float = Field(
+        math.log(2) / 10,
+        gt=0,
+        le=5,
+        description="kappa: OU reversion speed per step (default: half-life 10 steps).",
+    )
+    jump_intensity: float = Field(
+        0.02, ge=0, le=10, description="lambda_J: jump model, expected jumps per step."
+    )
+    jump_mean: float = Field(
+        -0.005, gt=-1, lt=1, description="m_J: jump model, mean of a jump's log size."
+    )
+    jump_std: float = Field(
+        0.01, ge=0, lt=1, description="s_J: jump model, std of a jump's log size."
+    )
+    garch_alpha: float = Field(
+        0.10, ge=0, description="a_G: garch model, weight of the last squared shock."
+    )
+    garch_beta: float = Field(
+        0.85, ge=0, description="b_G: garch model, persistence of the variance."
+    )
+    lot_size: float = Field(
+        0.0, ge=0, description="Round trades down to multiples of this size; 0 = no rounding."
+    )
+    seed: int = Field(42, ge=0, description="Master seed for training (env, agent, validation).")
+
+    @field_validator("action_multipliers")
+    @classmethod
+    def _check_multipliers(cls, value: list[float]) -> list[float]:
+        if any(not math.isfinite(m) or m < 0 for m in value):
+            raise ValueError("every multiplier must be a finite number >= 0")
+        if len(set(value)) != len(value):
+            raise ValueError("multipliers must be distinct")
+        if max(value) <= 0:
+            raise ValueError("at least one multiplier must be > 0")
+        return value
+
+    @model_validator(mode="after")
+    def _check_market(self) -> SimulationSettings:
+        if self.temp_impact_param <= self.liquidity_param / 2:
+            raise ValueError(
+                "temp_impact_param must exceed liquidity_param / 2 "
+                "(otherwise the expected cost is not convex in the schedule)"
+            )
+        # E[P~_k] = P0 - alpha (Q - q_k) - beta n_k >= P0 - max(alpha, beta) Q for every schedule.
+        floor = max(self.liquidity_param, self.temp_impact_param) * self.total_shares
+        if self.start_price <= floor:
+            raise ValueError(
+                "impact would drive the price to zero or below: need start_price > "
+                "max(liquidity_param, temp_impact_param) * total_shares "
+                f"({self.start_price:g} <= {floor:g})"
+            )
+        if self.lot_size >= self.total_shares:
+            raise ValueError("lot_size must be smaller than total_shares")
+        return self
+
+    @model_validator(mode="after")
+    def _check_garch(self) -> SimulationSettings:
+        if self.garch_alpha + self.garch_beta >= 1:
+            raise ValueError(
+                "garch_alpha + garch_beta must be < 1 for a finite unconditional variance "
+                f"(got {self.garch_alpha:g} + {self.garch_beta:g} = "
+                f"{self.garch_alpha + self.garch_beta:g})"
+            )
+        return self
+
+
+class RLSettings(_Section):
+    """The Double-DQN agent and its training loop."""
+
+    episodes: int = Field(3000, ge=1, description="Training episodes (summed over parallel envs).")
+    gamma: float = Field(
+        1.0, gt=0, le=1, description="Discount; 1 optimises the undiscounted cost (finite horizon)."
+    )
+    lr: float = Field(1e-3, gt=0, lt=1, description="Adam learning rate at the start.")
+    lr_end_fraction: float = Field(
+        1.0, ge=0, le=1, description="Learning rate at the end, as a fraction of lr (linear decay)."
+    )
+    batch_size: int = Field(512, ge=1, le=65_536, description="Replay minibatch size.")
+    epsilon_start: float = Field(1.0, ge=0, le=1, description="Initial exploration rate.")
+    epsilon_end: float = Field(0.02, ge=0, le=1, description="Final exploration rate.")
+    epsilon_decay: float = Field(
+        0.995, gt=0, le=1, description="Multiplicative epsilon decay per training episode."
+    )
+    target_update: int = Field(
+        20, ge=1, description="Gradient updates between hard target-network copies."
+    )
+    memory_size: int = Field(100_000, ge=1, description="Replay buffer capacity (transitions).")
+    hidden_sizes: list[int] = Field(
+        default_factory=lambda: [128, 128],
+        min_length=1,
+        max_length=8,
+        description="Hidden layer widths of the Q-network MLP.",
+    )
+    n_step: int = Field(
+        1, ge=1, le=64, description="Steps of reward summed before bootstrapping (n-step returns)."
+    )
+    unaffected_price_input: bool = Field(
+        True,
+        description="Also feed the net (S - P0 + alpha (Q - q)) / (P0 sigma), derived from obs.",
+    )
+    dueling: bool = Field(
+        False, description="Dueling head: Q = V(s) + A(s, a) - mean A (Wang et al. 2016)."
+    )
+    n_envs: int = Field(
+        32, ge=1, le=65_536, description="Episodes collected in lockstep (vectorised env)."
+    )
+    updates_per_step: float = Field(
+        0.5,
+        gt=0,
+        le=64,
+        description="Replay ratio: gradient updates per vectorised env step (fractions allowed).",
+    )
+    learning_starts: int = Field(
+        2000, ge=0, description="Transitions collected before the first gradient update."
+    )
+    grad_clip: float = Field(10.0, gt=0, description="Max global gradient norm.")
+    reward_scale: float = Field(
+        0.3, gt=0, description="Rewards (bps) are multiplied by this inside the learner only."
+    )
+    reward_shaping: bool = Field(
+        True,
+        description="Learner-side potential shaping by the TWAP value (optimal policy unchanged).",
+    )
+    price_control_variate: bool = Field(
+        True,
+        description="Learner-side: subtract the zero-mean price surprise on the held inventory.",
+    )
+    eval_interval: int = Field(
+        50, ge=1, description="Training episodes between greedy validation evaluations."
+    )
+    validation_episodes: int = Field(
+        500,
+        ge=1,
+        description="Antithetic pairs of validation episodes (own seed, not the test set).",
+    )
+    keep_best: bool = Field(
+        True, description="Keep the weights with the best validation cost, not the last ones."
+    )
+    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Torch device.")
+
+    @field_validator("hidden_sizes")
+    @classmethod
+    def _check_hidden(cls, value: list[int]) -> list[int]:
+        if any(h < 1 or h > 4096 for h in value):
+            raise ValueError("every hidden size must be between 1 and 4096")
+        return value
+
+    @model_validator(mode="after")
+    def _check_epsilon(self) -> RLSettings:
+        if self.epsilon_end > self.epsilon_start:
+            raise ValueError("epsilon_end must be <= epsilon_start")
+        if self.batch_size > self.memory_size:
+            raise ValueError("batch_size must be <= memory_size")
+        return self
+
+
+class EvaluationSettings(_Section):
+    """The final test: every strategy on the same shared-shock episodes."""
+
+    episodes: int = Field(1000, ge=2, le=1_000_000, description="Test episodes.")
+    antithetic: bool = Field(
+        True,
+        description="Draw test shocks in antithetic pairs (Z, -Z): far less noise in mean costs.",
+    )
+    seed: int = Field(
+        20240601, ge=0, description="Seed of the test shocks (shared by all strategies and runs)."
+    )
+
+    @model_validator(mode="after")
+    def _check_even(self) -> EvaluationSettings:
+        if self.antithetic and self.episodes % 2:
+            raise ValueError("episodes must be even when antithetic is true (shocks come in pairs)")
+        return self
+
+
+class OptimizationSettings(_Section):
+    """Hyperparameter search (Optuna): search space, budget, storage, pruning, workers."""
+
+    study_name: str = Field("rl-order-execution", min_length=1, description="Optuna study name.")
+    study_name_includes_market_hash: bool = Field(
+        True,
+        description="Append a short hash of the simulation settings (seed excluded) to the study "
+        "name, so studies of different markets never mix.",
+    )
+    storage: str = Field(
+        "sqlite:///db/optuna_study.db",
+        min_length=1,
+        description="Optuna RDB storage URL (SQLAlchemy), e.g. postgresql+psycopg2://user@host/db.",
+    )
+    n_trials: int = Field(
+        50, ge=1, le=100_000, description="Study-wide total of complete or pruned trials."
+    )
+    tuning_episodes: int = Field(1500, ge=1, description="Training episodes per trial.")
+    report_interval: int = Field(
+        50,
+        ge=1,
+        description="Episodes between validations in a trial (its rl.eval_interval); pruner step.",
+    )
+    validation_episodes: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        description="Validation episodes per trial (rl.validation_episodes).",
+    )
+    seed: int = Field(0, ge=0, description="TPE sampler seed; each worker derives its own from it.")
+    lr_min: float = Field(1e-4, gt=0, lt=1, description="Lower bound of the learning-rate search.")
+    lr_max: float = Field(3e-3, gt=0, lt=1, description="Upper bound of the learning-rate search.")
+    batch_sizes: list[int] = Field(
+        default_factory=lambda: [64, 128, 256, 512],
+        min_length=1,
+        description="Candidate minibatch sizes.",
+    )
+    gamma_min: float = Field(0.95, gt=0, le=1, description="Lower bound of the discount search.")
+    gamma_max: float = Field(1.0, gt=0, le=1, description="Upper bound of the discount search.")
+    hidden_widths: list[int] = Field(
+        default_factory=lambda: [32, 64, 128],
+        min_length=1,
+        description="Candidate hidden-layer widths (every layer gets the same width).",
+    )
+    hidden_layers: int = Field(2, ge=1, le=8, description="Hidden layers of every tried network.")
+    target_update_min: int = Field(
+        50, ge=1, description="Lower bound of the target-network copy interval (updates)."
+    )
+    target_update_max: int = Field(
+        1000, ge=1, description="Upper bound of the target-network copy interval (updates)."
+    )
+    epsilon_decay_min: float = Field(
+        0.99, gt=0, le=1, description="Lower bound of the per-episode epsilon decay."
+    )
+    epsilon_decay_max: float = Field(
+        0.999, gt=0, le=1, description="Upper bound of the per-episode epsilon decay."
+    )
+    updates_per_step_min: float = Field(
+        0.25, gt=0, le=64, description="Lower bound of the replay ratio (updates per env step)."
+    )
+    updates_per_step_max: float = Field(
+        4.0, gt=0, le=64, description="Upper bound of the replay ratio (updates per env step)."
+    )
+    n_envs_choices: list[int] = Field(
+        default_factory=lambda: [8, 16, 32, 64],
+        min_length=1,
+        description="Candidate numbers of episodes collected in lockstep.",
+    )
+    pruning: bool = Field(True, description="Stop unpromising trials early (median pruner).")
+    pruner_startup_trials: int = Field(
+        5, ge=0, description="Finished trials before the pruner may stop any trial."
+    )
+    pruner_warmup_episodes: int = Field(
+        200, ge=0, description="Training episodes of a trial before it may be pruned."
+    )
+    heartbeat_interval: int = Field(
+        30, ge=1, description="Seconds between a running trial's heartbeats in the storage."
+    )
+    grace_period: int = Field(
+        120,
+        ge=2,
+        description="Seconds without a heartbeat before a running trial counts as dead (retried).",
+    )
+    max_retry: int = Field(2, ge=0, le=100, description="Retries of a trial whose worker died.")
+    max_consecutive_failures: int = Field(
+        5, ge=1, description="A worker stops after this many failed trials in a row."
+    )
+
+    @field_validator("batch_sizes", "n_envs_choices")
+    @classmethod
+    def _check_counts(cls, value: list[int]) -> list[int]:
+        if any(v < 1 or v > 65_536 for v in value):
+            raise ValueError("every value must be between 1 and 65536")
+        if len(set(value)) != len(value):
+            raise ValueError("values must be distinct")
+        return value
+
+    @field_validator("hidden_widths")
+    @classmethod
+    def _check_widths(cls, value: list[int]) -> list[int]:
+        if any(h < 1 or h > 4096 for h in value):
+            raise ValueError("every hidden width must be between 1 and 4096")
+        if len(set(value)) != len(value):
+            raise ValueError("widths must be distinct")
+        return value
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> OptimizationSettings:
+        for name in ("lr", "gamma", "target_update", "epsilon_decay", "updates_per_step"):
+            if getattr(self, f"{name}_min") > getattr(self, f"{name}_max"):
+                raise ValueError(f"{name}_min must be <= {name}_max")
+        if self.grace_period <= self.heartbeat_interval:
+            raise ValueError("grace_period must exceed heartbeat_interval")
+        if "://" not in self.storage:
+            raise ValueError("storage must be a database URL such as sqlite:///db/optuna_study.db")
+        return self
+
+
+class LoggingSettings(_Section):
+    """Console, TensorBoard and output locations."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Console log level of the toolkit (Optuna's is set to match)."
+    )
+    tensorboard: bool = Field(
+        True, description="Write TensorBoard event files into the run folder."
+    )
+    progress: bool = Field(True, description="Show Rich progress bars.")
+    output_root: Path = Field(Path("output/runs"), description="Folder that holds run folders.")
+    log_interval: int = Field(
+        10, ge=1, description="Vectorised steps between TensorBoard scalar writes of the loss."
+    )
+
+
+class Settings(BaseSettings):
+    """All settings of a run."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+        nested_model_default_partial_update=True,
+    )
+
+    simulation: SimulationSettings = Field(default_factory=SimulationSettings)
+    rl: RLSettings = Field(default_factory=RLSettings)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    optimization: OptimizationSettings = Field(default_factory=OptimizationSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Files are added by `load_settings`, which knows their paths.
+        return init_settings, env_settings
