@@ -27,9 +27,11 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from rl_order_execution.analytics import POV, ScheduleStrategy, linear_schedule
-from rl_order_execution.benchmarking import optimum_gap
-from rl_order_execution.evaluation import evaluate
+from rl_order_execution.agents.dqn import DQNAgent, train
+from rl_order_execution.agents.validation import Validator
+from rl_order_execution.config import Settings
+from rl_order_execution.evaluation import evaluate, optimum_gap
+from rl_order_execution.exact import linear_schedule
 from rl_order_execution.experiment import run_references, seed_list
 from rl_order_execution.market import (
     ExecutionEnv,
@@ -39,9 +41,7 @@ from rl_order_execution.market import (
     shock_matrix,
 )
 from rl_order_execution.reporting import write_json
-from rl_order_execution.settings import Settings
-from rl_order_execution.strategies import GreedyAgent, Strategy
-from rl_order_execution.training import Validator, build_network, train
+from rl_order_execution.strategies import POV, GreedyAgent, ScheduleStrategy, Strategy
 
 RESULTS = Path(__file__).with_name("results.json")
 TARGET = 0.9
@@ -200,10 +200,10 @@ def evaluation_speed(episodes: int = 10_000) -> dict[str, float]:
         POV(),
         ScheduleStrategy("front-loaded", linear_schedule(p, front=True)),
         ScheduleStrategy("back-loaded", linear_schedule(p, front=False)),
-        GreedyAgent(build_network(p, Settings().rl)),
+        GreedyAgent(DQNAgent.for_market(p, Settings().rl, torch.device("cpu"), seed=0)),
     ]
     built = time.perf_counter() - start
-    shocks = shock_matrix(1, episodes, p.N, antithetic=True)
+    shocks = shock_matrix(p, 1, episodes, antithetic=True)
     start = time.perf_counter()
     evaluate(p, strategies, shocks, antithetic=True).metrics(exact_gap=optimum_gap(p))
     return {

@@ -19,13 +19,12 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from rl_order_execution.analytics import SnappedOptimalStrategy
-from rl_order_execution.benchmarking import optimum_gap
-from rl_order_execution.experiment import across_seeds, evaluate_strategies, run_experiment
+from rl_order_execution.config import load_settings
+from rl_order_execution.evaluation import AcrossSeeds, across_seeds, optimum_gap
+from rl_order_execution.experiment import evaluate_strategies, run_experiment
 from rl_order_execution.market import MarketParams
 from rl_order_execution.reporting import write_json
-from rl_order_execution.settings import load_settings
-from rl_order_execution.strategies import TWAP
+from rl_order_execution.strategies import TWAP, SnappedOptimalStrategy
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "quality.json"
@@ -54,11 +53,11 @@ def snapped_share(config: Path) -> float | None:
     metrics = evaluate_strategies(settings, [TWAP(), SnappedOptimalStrategy()]).metrics(
         exact_gap=optimum_gap(p)
     )
-    gap = metrics["optimal-snapped"]["gap_captured"]
-    return None if gap is None else float(gap["value"])
+    gap = metrics["optimal-snapped"].gap_captured
+    return None if gap is None else gap.value
 
 
-def _summary(shares: list[float | None]) -> dict[str, Any] | None:
+def _summary(shares: list[float | None]) -> AcrossSeeds | None:
     """Across-seed statistics of the shares (None where a share is undefined)."""
     values = [s for s in shares if s is not None]
     return across_seeds(values, 0) if values and len(values) == len(shares) else None
@@ -84,16 +83,16 @@ def main() -> None:
     for config in configs:
         console.print(f"{config.stem} ...")
         r = run_market(config, args.seeds, args.out, args.reuse)
-        r["summary"] = _summary(r["shares"])
+        s = _summary(r["shares"])
+        r["summary"] = None if s is None else s.to_json()
         r["optimal_snapped"] = snapped_share(config)
         results["markets"][config.stem] = r
-        s = r["summary"]
         table.add_row(
             config.stem,
             ", ".join("n/a" if v is None else f"{v:.1%}" for v in r["shares"]),
-            "n/a" if s is None else f"{s['mean']:.1%}",
-            "n/a" if s is None else f"{s['iqm']:.1%}",
-            "n/a" if s is None else f"[{s['ci95_low']:.1%}, {s['ci95_high']:.1%}]",
+            "n/a" if s is None else f"{s.mean:.1%}",
+            "n/a" if s is None else f"{s.iqm:.1%}",
+            "n/a" if s is None else f"[{s.ci95_low:.1%}, {s.ci95_high:.1%}]",
             "-" if r["best_discrete"] is None else f"{r['best_discrete']:.1%}",
             "-" if r["optimal_snapped"] is None else f"{r['optimal_snapped']:.1%}",
             "reused" if r["seconds"] is None else f"{r['seconds']:.0f}",

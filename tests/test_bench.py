@@ -32,7 +32,7 @@ def test_median_time_counts_a_run_that_never_got_there_as_slowest(bench: ModuleT
 
 
 def test_a_quality_run_stops_at_the_target_share(bench: ModuleType) -> None:
-    from rl_order_execution.training import Validator
+    from rl_order_execution.agents.validation import Validator
 
     settings = bench._settings(200, eval_interval=10, validation_episodes=50)
     validator = Validator.from_settings(settings)

@@ -127,17 +127,20 @@ def test_benchmark_self_check_writes_json_and_passes(tmp_path: Path) -> None:
 def test_benchmark_exits_1_when_closed_form_and_monte_carlo_disagree(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rl_order_execution import benchmarking
+    from dataclasses import replace
 
-    real = benchmarking.exact_values
+    from rl_order_execution.evaluation import ExactValues, selfcheck
 
-    def wrong(p: object, name: str, strategy: object = None) -> dict[str, float | None]:
+    real = selfcheck.exact_values
+
+    def wrong(p: object, name: str, strategy: object = None) -> ExactValues:
         values = real(p, name, strategy)  # type: ignore[arg-type]
-        if name == "twap" and values["is_mean_exact"] is not None:
-            values["is_mean_exact"] += 500.0  # a bug in a closed form (about 20 standard errors)
+        if name == "twap" and values.is_mean_exact is not None:
+            # a bug in a closed form (about 20 standard errors)
+            return replace(values, is_mean_exact=values.is_mean_exact + 500.0)
         return values
 
-    monkeypatch.setattr(benchmarking, "exact_values", wrong)
+    monkeypatch.setattr(selfcheck, "exact_values", wrong)
     result = runner.invoke(app, ["benchmark", "--output-dir", str(tmp_path / "b")])
     assert result.exit_code == 1
     assert "self-check FAILED" in result.output and "twap" in result.output

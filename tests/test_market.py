@@ -9,12 +9,14 @@ from gymnasium.utils.env_checker import check_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rl_order_execution.config import SimulationSettings
 from rl_order_execution.evaluation import rollout
 from rl_order_execution.market import (
     ENV_ID,
     ExecutionEnv,
     MarketParams,
     MarketState,
+    Shocks,
     VecExecutionEnv,
     market_step,
     observe,
@@ -22,7 +24,6 @@ from rl_order_execution.market import (
     state_from_obs,
     twap_value,
 )
-from rl_order_execution.settings import SimulationSettings
 from rl_order_execution.strategies import TWAP
 
 
@@ -30,7 +31,7 @@ def test_first_step_reward_and_execution_price_by_hand() -> None:
     p = MarketParams()  # Q=1000, N=50, P0=100, beta=0.05, lambda=0.1, remaining basis
     s = MarketState.initial(p, 1)
     # action 4 = multiplier 2: n = 2 * 1000 / 50 = 40 shares
-    res = market_step(p, s, np.array([40.0]), np.array([0.0]))
+    res = market_step(p, s, np.array([40.0]), Shocks(np.array([0.0])))
     assert res.n[0] == pytest.approx(40.0)
     assert res.exec_price[0] == pytest.approx(100.0 - 0.05 * 40)  # 98.0
     # [40 * (98 - 100) - 0.1 * 1000^2 / 1000] * 1e4 / 1e5 = (-80 - 100) * 0.1 = -18 bps
@@ -54,10 +55,10 @@ def test_ou_step_matches_model() -> None:
     p = MarketParams(price_model="ou", sigma=0.004, kappa=0.1)
     s = MarketState.initial(p, 1)
     s.S[:] = 101.0
-    market_step(p, s, np.array([10.0]), np.array([0.5]))
+    market_step(p, s, np.array([10.0]), Shocks(np.array([0.5])))
     noise = 0.004 * 100 * math.sqrt((1 - math.exp(-0.2)) / 0.2) * 0.5
     assert s.S[0] == pytest.approx(100 + 1.0 * math.exp(-0.1) + noise - 0.01 * 10)
-    assert s.theta[0] == pytest.approx(100 - 0.01 * 10)
+    assert s.latent[0] == pytest.approx(100 - 0.01 * 10)
 
 
 def test_observation_features() -> None:
@@ -67,7 +68,7 @@ def test_observation_features() -> None:
         q=np.array([600.0]),
         S=np.array([101.0]),
         S_prev=np.array([100.5]),
-        theta=np.array([100.0]),
+        latent=np.array([100.0]),
     )
     obs = observe(p, s)[0]
     assert obs.dtype == np.float32
@@ -100,7 +101,7 @@ def test_shares_conserved_nonnegative_and_completed(p: MarketParams, seed: int) 
         actions = rng.integers(0, p.n_actions, 8)
         from rl_order_execution.market import desired_from_actions
 
-        res = market_step(p, s, desired_from_actions(p, s, actions), rng.standard_normal(8))
+        res = market_step(p, s, desired_from_actions(p, s, actions), Shocks(rng.standard_normal(8)))
         assert (res.n >= 0).all()
         assert (s.q >= 0).all()
         total += res.n
@@ -112,13 +113,13 @@ def test_shares_conserved_nonnegative_and_completed(p: MarketParams, seed: int) 
 
 def test_episode_return_equals_minus_cost_in_bps() -> None:
     p = MarketParams(price_model="ou", mu=0.0)
-    tr = rollout(p, TWAP(), shock_matrix(3, 200, p.N))
+    tr = rollout(p, TWAP(), shock_matrix(p, 3, 200))
     np.testing.assert_allclose(tr.r.sum(axis=1), -tr.cost(p) * p.bps, rtol=1e-10)
 
 
 def test_twap_expected_shortfall_is_5900_dollars() -> None:
     p = MarketParams()
-    is_ = rollout(p, TWAP(), shock_matrix(7, 20_000, p.N)).shortfall(p)
+    is_ = rollout(p, TWAP(), shock_matrix(p, 7, 20_000)).shortfall(p)
     se = is_.std(ddof=1) / math.sqrt(len(is_))
     assert abs(is_.mean() - 5900.0) < 4 * se
 

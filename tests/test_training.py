@@ -1,17 +1,16 @@
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 
-from rl_order_execution.benchmarking import optimum_gap
-from rl_order_execution.evaluation import evaluate
+from rl_order_execution.agents.dqn import epsilon_at, train
+from rl_order_execution.agents.shaping import learner_reward
+from rl_order_execution.agents.training import TrainingSeeds
+from rl_order_execution.config import Settings
+from rl_order_execution.evaluation import StrategyMetrics, evaluate, optimum_gap
 from rl_order_execution.experiment import evaluate_strategies
 from rl_order_execution.market import MarketParams, VecExecutionEnv, shock_matrix
-from rl_order_execution.settings import Settings
 from rl_order_execution.strategies import TWAP, GreedyAgent, Strategy
-from rl_order_execution.training import TrainingSeeds, epsilon_at, learner_reward, train
 
 
 def _settings(**rl: object) -> Settings:
@@ -19,9 +18,9 @@ def _settings(**rl: object) -> Settings:
     return Settings.model_validate({"rl": {**base, "eval_interval": 32, **rl}})
 
 
-def _metrics(settings: Settings) -> dict[str, dict[str, Any]]:
+def _metrics(settings: Settings) -> dict[str, StrategyMetrics]:
     result = train(settings)
-    return evaluate_strategies(settings, [TWAP(), GreedyAgent(result.agent.policy)]).metrics()
+    return evaluate_strategies(settings, [TWAP(), GreedyAgent(result.agent)]).metrics()
 
 
 def test_same_seed_same_metrics_different_seed_differs() -> None:
@@ -36,24 +35,26 @@ def test_same_seed_same_metrics_different_seed_differs() -> None:
 
 def test_every_strategy_sees_the_same_shocks() -> None:
     p = MarketParams(alpha=0.0)  # no permanent impact: mid prices depend on shocks only
-    ev = evaluate(
-        p, [TWAP(), GreedyAgent(train(_settings()).agent.policy)], shock_matrix(3, 20, p.N)
-    )
+    ev = evaluate(p, [TWAP(), GreedyAgent(train(_settings()).agent)], shock_matrix(p, 3, 20))
     np.testing.assert_allclose(ev.trajectories["twap"].S, ev.trajectories["agent"].S)
 
 
 def test_evaluation_in_blocks_gives_the_same_numbers_and_bounded_paths(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from rl_order_execution import evaluation
-    from rl_order_execution.analytics import OptimalStrategy
+    import importlib
+
+    from rl_order_execution.strategies import OptimalStrategy
+
+    # the module, not the `rollout` function that the package re-exports under the same name
+    rollout_module = importlib.import_module("rl_order_execution.evaluation.rollout")
 
     p = MarketParams(price_model="ou", sigma=0.004)  # an adaptive strategy too
-    shocks = shock_matrix(5, 1_000, p.N, antithetic=True)
+    shocks = shock_matrix(p, 5, 1_000, antithetic=True)
     strategies: list[Strategy] = [TWAP(), OptimalStrategy()]
     whole = evaluate(p, strategies, shocks, antithetic=True)
-    monkeypatch.setattr(evaluation, "CHUNK_EPISODES", 300)  # 300, 300, 300, 100
-    monkeypatch.setattr(evaluation, "SAMPLE_PATHS", 50)
+    monkeypatch.setattr(rollout_module, "CHUNK_EPISODES", 300)  # 300, 300, 300, 100
+    monkeypatch.setattr(rollout_module, "SAMPLE_PATHS", 50)
     blocks = evaluate(p, strategies, shocks, antithetic=True)
     assert blocks.episodes == 1_000
     for name in ("twap", "optimal"):
@@ -104,14 +105,15 @@ def test_short_training_captures_half_of_the_optimum_advantage() -> None:
     settings = Settings.model_validate({"rl": {"episodes": 400}})
     result = train(settings)
     p = MarketParams.from_settings(settings.simulation)
-    m = evaluate_strategies(settings, [TWAP(), GreedyAgent(result.agent.policy)]).metrics(
+    m = evaluate_strategies(settings, [TWAP(), GreedyAgent(result.agent)]).metrics(
         exact_gap=optimum_gap(p)
     )
-    assert m["agent"]["gap_captured"]["value"] >= 0.5
+    gap = m["agent"].gap_captured
+    assert gap is not None and gap.value >= 0.5
 
 
 def test_n_step_returns_sum_rewards_and_stop_at_episode_end() -> None:
-    from rl_order_execution.training import NStepReturns
+    from rl_order_execution.agents.dqn import NStepReturns
 
     window = NStepReturns(n=3, gamma=0.5)
     obs = [np.full((2, 1), float(t), dtype=np.float32) for t in range(5)]
@@ -136,7 +138,7 @@ def test_n_step_returns_sum_rewards_and_stop_at_episode_end() -> None:
 def test_dueling_head_centres_advantages() -> None:
     import torch
 
-    from rl_order_execution.agents import QNetwork
+    from rl_order_execution.agents.dqn import QNetwork
 
     net = QNetwork(4, 5, [8], dueling=True)
     x = torch.randn(6, 4)
@@ -152,17 +154,17 @@ def test_a_strategy_that_peeks_at_future_shocks_is_flagged(lot_size: float) -> N
     Cheap impact and high volatility make the peek pay; lambda = 0 makes the optimum TWAP. With
     lots the bound is the continuous optimum's exact cost.
     """
-    from rl_order_execution.analytics import OptimalStrategy
     from rl_order_execution.market import MarketState, twap_rate
+    from rl_order_execution.strategies import OptimalStrategy
 
     p = MarketParams(beta=0.006, sigma=0.01, lam=0.0, lot_size=lot_size)
-    shocks = shock_matrix(11, 2000, p.N)
+    shocks = shock_matrix(p, 11, 2000)
 
     class Peeking:
         name = "peeking"
 
         def __call__(self, p: MarketParams, s: MarketState) -> np.ndarray:
-            upcoming = shocks[:, min(int(s.k[0]), p.N - 1)]  # the shock after this trade
+            upcoming = shocks.z[:, min(int(s.k[0]), p.N - 1)]  # the shock after this trade
             return twap_rate(p, s.q, s.k) * np.where(upcoming < 0, 2.0, 0.5)
 
     ev = evaluate(p, [TWAP(), OptimalStrategy(), Peeking()], shocks)

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,9 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from rl_order_execution import tuning
-from rl_order_execution.settings import OptimizationSettings, Settings, SettingsError, load_settings
-from rl_order_execution.training import train
+from rl_order_execution.agents.dqn import train
+from rl_order_execution.agents.registry import AGENTS
+from rl_order_execution.config import OptimizationSettings, Settings, SettingsError, load_settings
 from rl_order_execution.tuning import (
     Objective,
     OptimizeResult,
@@ -160,7 +162,7 @@ def test_failed_trial_is_recorded_with_reason_and_the_study_goes_on(
             raise FloatingPointError("training diverged: the TD loss is not finite")
         return train(settings, **kwargs)
 
-    monkeypatch.setattr(tuning, "train", flaky)
+    monkeypatch.setitem(AGENTS, "ddqn", replace(AGENTS["ddqn"], train=flaky))
     settings = tiny(sqlite(tmp_path), n_trials=3, pruning=False)
     settings.logging.progress = True
     console = Console(record=True, width=200)
@@ -182,7 +184,7 @@ def test_worker_gives_up_after_consecutive_failures(
     def broken(settings: Settings, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(tuning, "train", broken)
+    monkeypatch.setitem(AGENTS, "ddqn", replace(AGENTS["ddqn"], train=broken))
     settings = tiny(sqlite(tmp_path), n_trials=3, max_consecutive_failures=2)
     result = run(settings, tmp_path)
     assert not result.finished and result.best is None

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from rl_order_execution.settings import (
+from rl_order_execution.config import (
     DEFAULT_BEST_PARAMS_PATH,
     DEFAULT_CONFIG_PATH,
     Settings,

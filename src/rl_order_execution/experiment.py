@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -22,27 +20,30 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from scipy.stats import trim_mean
 
-from rl_order_execution.agents import QNetwork, resolve_device
-from rl_order_execution.analytics import (
-    BestDiscreteStrategy,
-    OptimalStrategy,
-    ScheduleStrategy,
-    optimal_cost,
-    reference_schedule,
-)
-from rl_order_execution.benchmarking import (
+from rl_order_execution.agents.checkpoint import LoadedAgent, save_checkpoint, training_record
+from rl_order_execution.agents.checkpoint import load_checkpoint as load_checkpoint
+from rl_order_execution.agents.registry import agent_spec, settings_kind
+from rl_order_execution.agents.training import ScalarLogger, TrainResult
+from rl_order_execution.config import Settings, flatten
+from rl_order_execution.evaluation import (
     TOLERANCE_SE,
+    Evaluation,
+    SeedsSummary,
+    StrategyMetrics,
+    across_seeds,
+    evaluate,
     exact_values,
     frontier,
     optimum_gap,
     run_checks,
 )
-from rl_order_execution.evaluation import Evaluation, evaluate
+from rl_order_execution.exact import optimal_cost
 from rl_order_execution.market import MarketParams, shock_matrix
 from rl_order_execution.reporting import (
-    atomic_write,
+    BenchmarkReport,
+    ExactCosts,
+    RunReport,
     benchmark_table,
     markdown_report,
     metrics_table,
@@ -54,19 +55,12 @@ from rl_order_execution.reporting import (
     write_json,
     write_text_atomic,
 )
-from rl_order_execution.settings import Settings, SettingsError, flatten
-from rl_order_execution.strategies import TWAP, GreedyAgent, Strategy
-from rl_order_execution.training import (
-    ScalarLogger,
-    TrainResult,
-    build_network,
-    checkpoint_payload,
-    train,
+from rl_order_execution.strategies import (
+    GreedyAgent,
+    OptimalStrategy,
+    Strategy,
+    reference_strategies,
 )
-
-
-class CheckpointError(SettingsError):
-    """A checkpoint that is missing or not ours."""
 
 
 def default_run_dir(settings: Settings, run_name: str | None) -> Path:
@@ -118,57 +112,21 @@ def train_with_progress(settings: Settings, run_dir: Path, console: Console) -> 
                 shown = "n/a" if np.isnan(ret) else f"{ret:.1f}"
                 bar.update(task, completed=min(done, total), ret=shown, eps=stats["epsilon"])
 
+        train = agent_spec(settings_kind(settings)).train
         return train(settings, logger=logger, progress=progress)
-
-
-def save_checkpoint(path: Path, result: TrainResult, settings: Settings) -> None:
-    buffer = io.BytesIO()
-    torch.save(checkpoint_payload(result, settings), buffer)
-    atomic_write(path, lambda h: h.write(buffer.getvalue()))
-
-
-@dataclass
-class LoadedAgent:
-    network: QNetwork
-    settings: Settings
-    payload: dict[str, Any]
-
-
-def load_checkpoint(path: Path, device: str = "cpu") -> LoadedAgent:
-    """Rebuild the greedy agent and the settings it was trained with."""
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        settings = Settings.model_validate(payload["settings"])
-        p = MarketParams.from_settings(settings.simulation)
-        network = build_network(p, settings.rl)
-        network.load_state_dict(payload["weights"])
-    except Exception as exc:  # any failure here means: not a checkpoint we can use
-        raise CheckpointError(
-            f"checkpoint {path}: not a readable rl-exec checkpoint ({type(exc).__name__})"
-        ) from exc
-    return LoadedAgent(network.to(resolve_device(device)), settings, payload)
 
 
 def evaluate_strategies(settings: Settings, strategies: list[Strategy]) -> Evaluation:
     """All strategies on the test shocks (evaluation.seed), in one batched pass each."""
     p = MarketParams.from_settings(settings.simulation)
     ev = settings.evaluation
-    shocks = shock_matrix(ev.seed, ev.episodes, p.N, ev.antithetic)
+    shocks = shock_matrix(p, ev.seed, ev.episodes, ev.antithetic)
     return evaluate(p, strategies, shocks, ev.antithetic)
 
 
 def run_references(p: MarketParams) -> list[Strategy]:
     """TWAP and the exact benchmarks that a run reports next to the agent."""
-    refs: list[Strategy] = [
-        TWAP(),
-        ScheduleStrategy("almgren-chriss", reference_schedule(p, "almgren-chriss")),
-    ]
-    refs.append(OptimalStrategy())
-    if p.price_model == "gbm" and p.mu == 0:
-        refs.append(BestDiscreteStrategy(p))
-    return refs
+    return reference_strategies(p, runs_only=True)
 
 
 def _sanity_warnings(evaluation: Evaluation, console: Console) -> list[str]:
@@ -198,15 +156,17 @@ def report(
     run_dir: Path,
     console: Console,
     extra: dict[str, Any],
-) -> tuple[dict[str, Path], dict[str, Any]]:
+) -> tuple[dict[str, Path], RunReport]:
     """Print the tables; write metrics.json, report.md and the plots.
 
-    Returns the paths written and the content of metrics.json.
+    `extra` holds `training` (rl-exec run) or `checkpoint` (rl-exec evaluate). Returns the paths
+    written and the report written as metrics.json.
     """
     p = evaluation.params
-    metrics = evaluation.metrics(exact_gap=optimum_gap(p))
-    for name, m in metrics.items():
-        m.update(exact_values(p, name))
+    metrics = {
+        name: replace(m, exact=exact_values(p, name))
+        for name, m in evaluation.metrics(exact_gap=optimum_gap(p)).items()
+    }
     console.print(metrics_table(metrics, evaluation.episodes))
     console.print(savings_table(metrics))
     warnings = _sanity_warnings(evaluation, console)
@@ -217,19 +177,25 @@ def report(
         "savings plot": run_dir / "is_distribution.png",
         "frontier plot": run_dir / "frontier.png",
     }
-    data = {
-        "episodes": evaluation.episodes,
-        "evaluation_seed": settings.evaluation.seed,
-        "settings": settings.model_dump(mode="json"),
-        "exact": {"cost_twap": metrics["twap"]["cost_mean_exact"], "cost_optimal": optimal_cost(p)},
-        "strategies": metrics,
-        "warnings": warnings,
-        **extra,
-    }
+    twap_exact = metrics["twap"].exact
     agents = [n for n in evaluation.outcomes if n.startswith("agent")]
-    if len(agents) > 1:
-        data["seeds_summary"] = _seeds_summary(metrics, agents, settings.simulation.seed)
-    write_json(outputs["metrics"], data)
+    data = RunReport(
+        episodes=evaluation.episodes,
+        evaluation_seed=settings.evaluation.seed,
+        settings=settings,
+        exact=ExactCosts(
+            cost_twap=None if twap_exact is None else twap_exact.cost_mean_exact,
+            cost_optimal=optimal_cost(p),
+        ),
+        strategies=metrics,
+        warnings=warnings,
+        training=extra.get("training"),
+        checkpoint=extra.get("checkpoint"),
+        seeds_summary=(
+            _seeds_summary(metrics, agents, settings.simulation.seed) if len(agents) > 1 else None
+        ),
+    )
+    write_json(outputs["metrics"], data.to_json())
     focus = agents[0] if agents else list(evaluation.outcomes)[-1]
     shown = [n for n in ("twap", "optimal") if n in evaluation.outcomes] + agents[:1]
     plot_execution(evaluation, outputs["execution plot"], shown)
@@ -250,24 +216,9 @@ def seed_list(master: int, count: int) -> list[int]:
     ]
 
 
-def across_seeds(values: list[float], seed: int) -> dict[str, Any]:
-    """Mean, interquartile mean and a bootstrap 95 % interval of the mean across seeds."""
-    x = np.asarray(values)
-    rng = np.random.default_rng(seed)
-    boot = rng.choice(x, size=(10_000, len(x)), replace=True).mean(axis=1)
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    return {
-        "values": values,
-        "mean": float(x.mean()),
-        "iqm": float(trim_mean(x, 0.25)),
-        "ci95_low": float(lo),
-        "ci95_high": float(hi),
-    }
-
-
 def run_experiment(
     settings: Settings, run_dir: Path, console: Console, seeds: int = 1
-) -> dict[str, Any]:
+) -> RunReport:
     """`rl-exec run`: train (once per seed), evaluate against TWAP and the exact benchmarks."""
     run_dir.mkdir(parents=True, exist_ok=True)
     p = MarketParams.from_settings(settings.simulation)
@@ -284,8 +235,8 @@ def run_experiment(
         console.print(f"[bold]training[/bold] {name} (seed {seed})", highlight=False)
         result = train_with_progress(seeded, folder, console)
         save_checkpoint(folder / "model.pt", result, seeded)
-        agents.append(GreedyAgent(result.agent.policy, name=name))
-        training[name] = checkpoint_payload(result, seeded)["training"] | {"seed": seed}
+        agents.append(GreedyAgent(result.agent, name=name))
+        training[name] = training_record(result) | {"seed": seed}
     evaluation = evaluate_strategies(settings, [*run_references(p), *agents])
     outputs, data = report(settings, evaluation, run_dir, console, {"training": training})
     outputs = {"run folder": run_dir, **outputs}
@@ -298,39 +249,39 @@ def run_experiment(
 
 
 def _seeds_summary(
-    metrics: dict[str, dict[str, Any]], names: list[str], seed: int
-) -> dict[str, Any]:
+    metrics: dict[str, StrategyMetrics], names: list[str], seed: int
+) -> SeedsSummary:
     """The agents' cost savings and gap captured summarised across their training seeds."""
-    savings = [metrics[n]["savings_cost"]["avg_savings_bps"] for n in names]
-    summary = {"cost_savings_bps": across_seeds(savings, seed)}
-    gaps = [g["value"] for n in names if (g := metrics[n].get("gap_captured"))]
-    if len(gaps) == len(names):
-        summary["gap_captured"] = across_seeds(gaps, seed)
-    return summary
+    savings = [metrics[n].savings_cost.avg_savings_bps for n in names]
+    gaps = [g.value for n in names if (g := metrics[n].gap_captured) is not None]
+    return SeedsSummary(
+        cost_savings_bps=across_seeds(savings, seed),
+        gap_captured=across_seeds(gaps, seed) if len(gaps) == len(names) else None,
+    )
 
 
 def run_benchmark(settings: Settings, out_dir: Path, console: Console) -> bool:
     """`rl-exec benchmark`: closed forms vs Monte Carlo; True when they all agree."""
     p = MarketParams.from_settings(settings.simulation)
-    shocks = shock_matrix(settings.evaluation.seed, settings.evaluation.episodes, p.N)
+    shocks = shock_matrix(p, settings.evaluation.seed, settings.evaluation.episodes)
     checks, evaluation = run_checks(p, shocks)
     curve = frontier(p)
     console.print(benchmark_table(checks, evaluation.episodes))
-    data = {
-        "episodes": evaluation.episodes,
-        "evaluation_seed": settings.evaluation.seed,
-        "settings": settings.model_dump(mode="json"),
-        "tolerance_se": TOLERANCE_SE,
-        "strategies": {c.name: c.values | {"ok": c.ok} for c in checks},
-        "frontier": [{"risk_aversion": lam, "is_mean": m, "is_std": sd} for lam, m, sd in curve],
-    }
+    data = BenchmarkReport(
+        episodes=evaluation.episodes,
+        evaluation_seed=settings.evaluation.seed,
+        settings=settings,
+        tolerance_se=TOLERANCE_SE,
+        checks=checks,
+        frontier=curve,
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "benchmark.json", data)
+    write_json(out_dir / "benchmark.json", data.to_json())
     plot_frontier(evaluation, curve, out_dir / "frontier.png", [c.name for c in checks])
     print_outputs(
         console, {"benchmark": out_dir / "benchmark.json", "frontier": out_dir / "frontier.png"}
     )
-    bad = [c.name for c in checks if not c.ok]
+    bad = data.failed
     if bad:
         console.print(
             f"[red]self-check FAILED[/red]: Monte Carlo and closed form disagree by more than "
@@ -361,11 +312,11 @@ def train_only(settings: Settings, run_dir: Path, console: Console) -> Path:
 
 def evaluate_checkpoint(
     loaded: LoadedAgent, checkpoint: Path, settings: Settings, run_dir: Path, console: Console
-) -> dict[str, Any]:
+) -> RunReport:
     """`rl-exec evaluate`: the saved agent vs TWAP on settings.simulation (the trained market)."""
     console.print(f"evaluating {checkpoint} on {settings.evaluation.episodes:,} test episodes")
     p = MarketParams.from_settings(settings.simulation)
-    strategies = [*run_references(p), GreedyAgent(loaded.network)]
+    strategies = [*run_references(p), GreedyAgent(loaded.agent)]
     evaluation = evaluate_strategies(settings, strategies)
     outputs, data = report(settings, evaluation, run_dir, console, {"checkpoint": str(checkpoint)})
     print_outputs(console, outputs)

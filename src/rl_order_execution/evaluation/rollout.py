@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from rl_order_execution.market import FloatArray, MarketParams, MarketState, market_step
+from rl_order_execution.evaluation.statistics import (
+    StrategyMetrics,
+    gap_captured,
+    negligible,
+    savings_stats,
+    standard_error,
+    summary,
+)
+from rl_order_execution.market import FloatArray, MarketParams, MarketState, Shocks, market_step
 from rl_order_execution.strategies import Strategy
 
-Z95 = 1.959963984540054
 CHUNK_EPISODES = 20_000  # episodes rolled out at once in an evaluation (bounded memory)
 SAMPLE_PATHS = 10_000  # full paths kept per strategy for the plots
 
@@ -46,105 +51,20 @@ class Trajectories:
         return cost
 
 
-def rollout(p: MarketParams, strategy: Strategy, shocks: FloatArray) -> Trajectories:
-    """Run a strategy on every episode of `shocks` (E, N) in lockstep."""
-    E, N = shocks.shape
+def rollout(p: MarketParams, strategy: Strategy, shocks: Shocks) -> Trajectories:
+    """Run a strategy on every episode of `shocks` (E episodes, N steps) in lockstep."""
+    E, N = len(shocks), shocks.horizon
     s = MarketState.initial(p, E)
     # filled step by step as contiguous rows (k, E), handed out as (E, k) views
     q, S = np.empty((N + 1, E)), np.empty((N + 1, E))
     n, px, r = np.empty((N, E)), np.empty((N, E)), np.empty((N, E))
-    z = np.ascontiguousarray(shocks.T)
+    steps = shocks.steps()
     q[0], S[0] = s.q, s.S
     for k in range(N):
-        res = market_step(p, s, strategy(p, s), z[k])
+        res = market_step(p, s, strategy(p, s), steps[k])
         n[k], px[k], r[k] = res.n, res.exec_price, res.reward
         q[k + 1], S[k + 1] = s.q, s.S
     return Trajectories(q=q.T, n=n.T, px=px.T, r=r.T, S=S.T)
-
-
-def standard_error(x: FloatArray, antithetic: bool = False) -> float:
-    """SE of the mean; with antithetic pairs (i, i + E/2) the pair averages are the i.i.d. units."""
-    if antithetic:
-        half = len(x) // 2
-        x = (x[:half] + x[half:]) / 2
-    return float(x.std(ddof=1)) / math.sqrt(len(x))
-
-
-def _none_if_nan(x: float) -> float | None:
-    return None if not math.isfinite(x) else float(x)
-
-
-def summary(
-    values: FloatArray, p: MarketParams, prefix: str, antithetic: bool = False
-) -> dict[str, Any]:
-    """Mean, std and standard error in $ and in bps."""
-    mean, std = float(values.mean()), float(values.std(ddof=1))
-    se = standard_error(values, antithetic)
-    return {
-        f"{prefix}_mean": mean,
-        f"{prefix}_std": std,
-        f"{prefix}_se": se,
-        f"{prefix}_mean_bps": mean * p.bps,
-        f"{prefix}_std_bps": std * p.bps,
-    }
-
-
-def savings_stats(
-    baseline: FloatArray, values: FloatArray, p: MarketParams, antithetic: bool = False
-) -> dict[str, Any]:
-    """MODEL.md's paired statistics of s_i = baseline_i - value_i (positive = cheaper)."""
-    s = baseline - values
-    mean, std = float(s.mean()), float(s.std(ddof=1))
-    se = standard_error(s, antithetic)
-    half = Z95 * se
-    z = mean / se if se > 0 else (0.0 if mean == 0 else math.copysign(math.inf, mean))
-    p_value = math.erfc(abs(z) / math.sqrt(2)) if math.isfinite(z) else 0.0
-    return {
-        "avg_savings": mean,
-        "avg_savings_bps": mean * p.bps,
-        "savings_std": std,
-        "information_ratio": _none_if_nan(mean / std) if std > 0 else None,
-        "win_rate": float((values < baseline).mean()),
-        "var_95": float(np.percentile(s, 5)),
-        "var_95_bps": float(np.percentile(s, 5)) * p.bps,
-        "ci95_low": mean - half,
-        "ci95_high": mean + half,
-        "ci95_low_bps": (mean - half) * p.bps,
-        "ci95_high_bps": (mean + half) * p.bps,
-        "se": se,
-        "p_value": p_value,  # paired two-sided test of mean savings = 0 (normal approximation)
-        "significant": bool(p_value < 0.05),
-    }
-
-
-def negligible(p: MarketParams) -> float:
-    """1e-6 bp of the arrival notional, in $: differences below it are float rounding."""
-    return 1e-6 / p.bps
-
-
-def gap_captured(
-    baseline: FloatArray,
-    values: FloatArray,
-    exact_gap: float,
-    antithetic: bool = False,
-    floor: float = 0.0,
-) -> dict[str, float] | None:
-    """(C_TWAP - C) / (C_TWAP - C_opt) with a paired 95 % interval; exact_gap = E[C_TWAP - C_opt].
-
-    None when the optimum's advantage over TWAP is not larger than the noise of the estimate or
-    than `floor` (float rounding: with lambda = 0 and mu = 0 the optimum is TWAP itself).
-    """
-    s = baseline - values
-    se = standard_error(s, antithetic)
-    if exact_gap <= max(2 * se, floor, 1e-12):
-        return None
-    mean = float(s.mean())
-    return {
-        "value": mean / exact_gap,
-        "ci95_low": (mean - Z95 * se) / exact_gap,
-        "ci95_high": (mean + Z95 * se) / exact_gap,
-        "exact_gap": exact_gap,
-    }
 
 
 @dataclass(frozen=True)
@@ -175,21 +95,24 @@ class Evaluation:
 
     def metrics(
         self, baseline: str = "twap", exact_gap: float | None = None
-    ) -> dict[str, dict[str, Any]]:
+    ) -> dict[str, StrategyMetrics]:
         """Per strategy: IS and cost statistics, paired savings vs the baseline and, given the
         exact E[C_TWAP] - E[C_opt], the share of it captured."""
-        p = self.params
-        base_is, base_c = self.outcomes[baseline].shortfall, self.outcomes[baseline].cost
-        out: dict[str, dict[str, Any]] = {}
+        p, anti = self.params, self.antithetic
+        base = self.outcomes[baseline]
+        out: dict[str, StrategyMetrics] = {}
         for name, o in self.outcomes.items():
-            is_, c = o.shortfall, o.cost
-            anti = self.antithetic
-            m = {**summary(is_, p, "is", anti), **summary(c, p, "cost", anti)}
-            m["savings_is"] = savings_stats(base_is, is_, p, anti)
-            m["savings_cost"] = savings_stats(base_c, c, p, anti)
+            gap = None
             if exact_gap is not None:
-                m["gap_captured"] = gap_captured(base_c, c, exact_gap, anti, negligible(p))
-            out[name] = m
+                gap = gap_captured(base.cost, o.cost, exact_gap, anti, negligible(p))
+            out[name] = StrategyMetrics(
+                is_=summary(o.shortfall, p, anti),
+                cost=summary(o.cost, p, anti),
+                savings_is=savings_stats(base.shortfall, o.shortfall, p, anti),
+                savings_cost=savings_stats(base.cost, o.cost, p, anti),
+                gap_captured=gap,
+                exact_gap=exact_gap,
+            )
         return out
 
     def beats_optimum(self, optimum: str = "optimal", n_se: float = 3.0) -> list[str]:
@@ -204,7 +127,7 @@ class Evaluation:
             return []
         p = self.params
         if p.lot_size > 0:
-            from rl_order_execution.analytics import optimal_cost
+            from rl_order_execution.exact import optimal_cost
 
             bound = optimal_cost(p)
             return [name for name, o in self.outcomes.items() if self._below(o.cost - bound, n_se)]
@@ -222,7 +145,7 @@ class Evaluation:
 
 
 def evaluate(
-    p: MarketParams, strategies: Sequence[Strategy], shocks: FloatArray, antithetic: bool = False
+    p: MarketParams, strategies: Sequence[Strategy], shocks: Shocks, antithetic: bool = False
 ) -> Evaluation:
     """Every strategy on the same shocks; `antithetic` says how shocks were drawn (for SEs).
 
@@ -233,7 +156,7 @@ def evaluate(
     for st in strategies:
         shortfall, cost = [], []
         for start in range(0, len(shocks), CHUNK_EPISODES):
-            tr = rollout(p, st, shocks[start : start + CHUNK_EPISODES])
+            tr = rollout(p, st, shocks.rows(start, start + CHUNK_EPISODES))
             shortfall.append(tr.shortfall(p))
             cost.append(tr.cost(p))
             if start == 0:

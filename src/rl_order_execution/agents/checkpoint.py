@@ -1,0 +1,118 @@
+"""Checkpoints: the policy of any kind of agent, the settings it was trained with, and how.
+
+Format 2 records the agent's kind; format 1 (before there were kinds) holds a Double DQN. Loading
+reads tensors and plain data only (weights_only) and lets the kind's spec rebuild the agent.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import numpy as np
+import torch
+
+from rl_order_execution.agents.base import Agent, AgentSpec, resolve_device
+from rl_order_execution.agents.registry import UnknownAgentKind, agent_spec
+from rl_order_execution.agents.training import TrainResult
+from rl_order_execution.config import Settings, SettingsError
+from rl_order_execution.reporting import atomic_write
+
+FORMAT = 2
+READABLE_FORMATS = (1, 2)
+FORMAT_1_KIND = "ddqn"  # format 1 predates kinds: every such file holds a Double DQN
+
+
+class CheckpointError(SettingsError):
+    """A checkpoint that is missing or not ours."""
+
+
+@dataclass
+class LoadedAgent:
+    """An agent rebuilt from a checkpoint, with the settings it was trained with."""
+
+    agent: Agent
+    settings: Settings
+    payload: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return self.agent.kind
+
+
+def training_record(result: TrainResult) -> dict[str, Any]:
+    """How the training went, as the checkpoint and metrics.json write it."""
+    return {
+        "episodes": result.episodes,
+        "updates": result.updates,
+        "seconds": result.seconds,
+        "best_validation_bps": result.best_validation_bps,
+    }
+
+
+def checkpoint_payload(result: TrainResult, settings: Settings) -> dict[str, Any]:
+    """Everything needed to rebuild and audit the agent."""
+    return {
+        "format": FORMAT,
+        "kind": result.agent.kind,
+        "weights": result.agent.policy_state(),
+        "settings": settings.model_dump(mode="json"),
+        "seed": settings.simulation.seed,
+        "versions": {
+            "torch": str(torch.__version__),
+            "numpy": str(np.__version__),
+            "gymnasium": str(gymnasium.__version__),
+        },
+        "training": training_record(result),
+    }
+
+
+def save_checkpoint(path: Path, result: TrainResult, settings: Settings) -> None:
+    buffer = io.BytesIO()
+    torch.save(checkpoint_payload(result, settings), buffer)
+    atomic_write(path, lambda h: h.write(buffer.getvalue()))
+
+
+def _unreadable(path: Path, exc: Exception) -> CheckpointError:
+    return CheckpointError(
+        f"checkpoint {path}: not a readable rl-exec checkpoint ({type(exc).__name__})"
+    )
+
+
+def _spec(path: Path, payload: dict[str, Any]) -> AgentSpec:
+    """The spec of the checkpoint's kind, after checking its format."""
+    fmt = payload["format"]
+    if fmt not in READABLE_FORMATS:
+        readable = ", ".join(map(str, READABLE_FORMATS))
+        raise CheckpointError(
+            f"checkpoint {path}: format {fmt!r} is not readable by this version "
+            f"(readable formats: {readable})"
+        )
+    kind = payload["kind"] if fmt >= 2 else FORMAT_1_KIND
+    try:
+        return agent_spec(kind)
+    except UnknownAgentKind as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from None
+
+
+def load_checkpoint(path: Path, device: str = "cpu") -> LoadedAgent:
+    """Rebuild the greedy agent and the settings it was trained with."""
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        spec = _spec(path, payload)
+        settings = Settings.model_validate(payload["settings"])
+    except CheckpointError:
+        raise
+    except Exception as exc:  # any failure here means: not a checkpoint we can use
+        raise _unreadable(path, exc) from exc
+    target = resolve_device(device)
+    try:
+        agent = spec.load(settings, payload["weights"], target)
+    except Exception as exc:  # weights that do not fit the network the settings describe
+        raise _unreadable(path, exc) from exc
+    return LoadedAgent(agent, settings, payload)

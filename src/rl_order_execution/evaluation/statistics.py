@@ -1,0 +1,246 @@
+"""MODEL.md's reported statistics as typed results: cost summaries, paired savings vs a baseline,
+the share of the exact optimum's advantage captured. `to_json` is the one place names become
+strings (the keys of metrics.json)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy.stats import trim_mean
+
+from rl_order_execution.market import FloatArray, MarketParams
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Z95 = 1.959963984540054
+
+
+# Metadata of a result field that not every run computes (`field(default=None, metadata=OPTIONAL)`):
+# left out of the JSON while None, so adding a metric is one such field at the end of its
+# dataclass, and files written before it keep exactly their keys.
+OPTIONAL = MappingProxyType({"optional": True})
+
+
+def json_fields(result: DataclassInstance) -> dict[str, Any]:
+    """A flat result as JSON: every field in order under its own name, optional ones when set."""
+    out: dict[str, Any] = {}
+    for f in fields(result):
+        value = getattr(result, f.name)
+        if value is None and f.metadata.get("optional"):
+            continue
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def standard_error(x: FloatArray, antithetic: bool = False) -> float:
+    """SE of the mean; with antithetic pairs (i, i + E/2) the pair averages are the i.i.d. units."""
+    if antithetic:
+        half = len(x) // 2
+        x = (x[:half] + x[half:]) / 2
+    return float(x.std(ddof=1)) / math.sqrt(len(x))
+
+
+def _none_if_nan(x: float) -> float | None:
+    return None if not math.isfinite(x) else float(x)
+
+
+def negligible(p: MarketParams) -> float:
+    """1e-6 bp of the arrival notional, in $: differences below it are float rounding."""
+    return 1e-6 / p.bps
+
+
+@dataclass(frozen=True)
+class CostSummary:
+    """Mean, std and standard error of a per-episode cost, in $ and in bps of Q*P0."""
+
+    mean: float
+    std: float
+    se: float
+    mean_bps: float
+    std_bps: float
+
+    def to_json(self, prefix: str) -> dict[str, float]:
+        """metrics.json's flat keys: `{prefix}_mean`, `{prefix}_std`, ..."""
+        return {f"{prefix}_{key}": value for key, value in json_fields(self).items()}
+
+
+def summary(values: FloatArray, p: MarketParams, antithetic: bool = False) -> CostSummary:
+    mean, std = float(values.mean()), float(values.std(ddof=1))
+    se = standard_error(values, antithetic)
+    return CostSummary(mean, std, se, mean * p.bps, std * p.bps)
+
+
+@dataclass(frozen=True)
+class Savings:
+    """MODEL.md's paired statistics of s_i = baseline_i - value_i ($ unless _bps; positive =
+    cheaper than the baseline)."""
+
+    avg_savings: float
+    avg_savings_bps: float
+    savings_std: float
+    information_ratio: float | None  # None when the savings do not vary
+    win_rate: float  # share of episodes strictly cheaper than the baseline
+    var_95: float  # 5th percentile of s
+    var_95_bps: float
+    ci95_low: float  # 95 % interval of mean(s)
+    ci95_high: float
+    ci95_low_bps: float
+    ci95_high_bps: float
+    se: float
+    p_value: float  # paired two-sided test of mean savings = 0 (normal approximation)
+    significant: bool  # p_value < 0.05
+
+    def to_json(self) -> dict[str, Any]:
+        return json_fields(self)
+
+
+def savings_stats(
+    baseline: FloatArray, values: FloatArray, p: MarketParams, antithetic: bool = False
+) -> Savings:
+    s = baseline - values
+    mean, std = float(s.mean()), float(s.std(ddof=1))
+    se = standard_error(s, antithetic)
+    half = Z95 * se
+    z = mean / se if se > 0 else (0.0 if mean == 0 else math.copysign(math.inf, mean))
+    p_value = math.erfc(abs(z) / math.sqrt(2)) if math.isfinite(z) else 0.0
+    var_95 = float(np.percentile(s, 5))
+    return Savings(
+        avg_savings=mean,
+        avg_savings_bps=mean * p.bps,
+        savings_std=std,
+        information_ratio=_none_if_nan(mean / std) if std > 0 else None,
+        win_rate=float((values < baseline).mean()),
+        var_95=var_95,
+        var_95_bps=var_95 * p.bps,
+        ci95_low=mean - half,
+        ci95_high=mean + half,
+        ci95_low_bps=(mean - half) * p.bps,
+        ci95_high_bps=(mean + half) * p.bps,
+        se=se,
+        p_value=p_value,
+        significant=bool(p_value < 0.05),
+    )
+
+
+@dataclass(frozen=True)
+class GapCaptured:
+    """(C_TWAP - C) / (C_TWAP - C_opt) with a paired 95 % interval; exact_gap is the exact
+    E[C_TWAP] - E[C_opt] in $."""
+
+    value: float
+    ci95_low: float
+    ci95_high: float
+    exact_gap: float
+
+    def to_json(self) -> dict[str, float]:
+        return json_fields(self)
+
+
+def gap_captured(
+    baseline: FloatArray,
+    values: FloatArray,
+    exact_gap: float,
+    antithetic: bool = False,
+    floor: float = 0.0,
+) -> GapCaptured | None:
+    """The share of the exact optimum's advantage over the baseline that `values` capture.
+
+    None when the optimum's advantage over TWAP is not larger than the noise of the estimate or
+    than `floor` (float rounding: with lambda = 0 and mu = 0 the optimum is TWAP itself).
+    """
+    s = baseline - values
+    se = standard_error(s, antithetic)
+    if exact_gap <= max(2 * se, floor, 1e-12):
+        return None
+    mean = float(s.mean())
+    return GapCaptured(
+        value=mean / exact_gap,
+        ci95_low=(mean - Z95 * se) / exact_gap,
+        ci95_high=(mean + Z95 * se) / exact_gap,
+        exact_gap=exact_gap,
+    )
+
+
+@dataclass(frozen=True)
+class ExactValues:
+    """Closed-form E[IS], Std[IS], E[C] in $; None where no closed form is known."""
+
+    is_mean_exact: float | None = None
+    is_std_exact: float | None = None
+    cost_mean_exact: float | None = None
+
+    def to_json(self) -> dict[str, float | None]:
+        return json_fields(self)
+
+
+@dataclass(frozen=True)
+class StrategyMetrics:
+    """One strategy's entry of metrics.json: IS and cost statistics, paired savings vs the
+    baseline, the gap share captured and the closed forms where known."""
+
+    is_: CostSummary  # implementation shortfall
+    cost: CostSummary  # risk-adjusted cost
+    savings_is: Savings
+    savings_cost: Savings
+    gap_captured: GapCaptured | None = None  # None: no gap given, or too small to measure
+    exact_gap: float | None = None  # what gap_captured was measured against; None: not measured
+    exact: ExactValues | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {**self.is_.to_json("is"), **self.cost.to_json("cost")}
+        out["savings_is"] = self.savings_is.to_json()
+        out["savings_cost"] = self.savings_cost.to_json()
+        if self.exact_gap is not None:  # the key says a gap was measured, its null that it is noise
+            out["gap_captured"] = None if self.gap_captured is None else self.gap_captured.to_json()
+        if self.exact is not None:
+            out |= self.exact.to_json()
+        return out
+
+
+@dataclass(frozen=True)
+class AcrossSeeds:
+    """One metric across training seeds: per-seed values, mean, interquartile mean and a
+    bootstrap 95 % interval of the mean."""
+
+    values: tuple[float, ...]
+    mean: float
+    iqm: float
+    ci95_low: float
+    ci95_high: float
+
+    def to_json(self) -> dict[str, Any]:
+        return json_fields(self)
+
+
+def across_seeds(values: list[float], seed: int) -> AcrossSeeds:
+    x = np.asarray(values)
+    rng = np.random.default_rng(seed)
+    boot = rng.choice(x, size=(10_000, len(x)), replace=True).mean(axis=1)
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return AcrossSeeds(
+        values=tuple(values),
+        mean=float(x.mean()),
+        iqm=float(trim_mean(x, 0.25)),
+        ci95_low=float(lo),
+        ci95_high=float(hi),
+    )
+
+
+@dataclass(frozen=True)
+class SeedsSummary:
+    """The agents' results summarised across their training seeds."""
+
+    cost_savings_bps: AcrossSeeds  # average cost savings vs TWAP
+    gap_captured: AcrossSeeds | None = None  # only when every seed's share is measured
+
+    def items(self) -> list[tuple[str, AcrossSeeds]]:
+        """(metric, statistics) in the order of metrics.json."""
+        return [(f.name, s) for f in fields(self) if (s := getattr(self, f.name)) is not None]
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: s.to_json() for name, s in self.items()}

@@ -1,0 +1,109 @@
+"""What a run prints: Rich tables of costs, savings and the self-check, and where files went."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from rl_order_execution.evaluation.selfcheck import Check
+from rl_order_execution.evaluation.statistics import Z95, GapCaptured, Savings, StrategyMetrics
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def savings_ci(stats: Savings) -> str:
+    """Average savings in bps with its 95 % interval, marked n.s. when not significant."""
+    low, high = fmt(stats.ci95_low_bps), fmt(stats.ci95_high_bps)
+    text = f"{fmt(stats.avg_savings_bps)} [{low}, {high}]"
+    return text if stats.significant else text + " n.s."
+
+
+def gap_ci(gap: GapCaptured | None) -> str:
+    if gap is None:
+        return "n/a"
+    return f"{gap.value:.1%} [{gap.ci95_low:.1%}, {gap.ci95_high:.1%}]"
+
+
+def metrics_table(metrics: Mapping[str, StrategyMetrics], episodes: int) -> Table:
+    """Costs per strategy (bps of Q*P0): shortfall, risk-adjusted cost, gap captured."""
+    table = Table(title=f"Costs on {episodes:,} shared-shock episodes (bps of Q*P0)")
+    for col in ("strategy", "IS mean", "IS std", "cost mean", "cost std", "cost mean $"):
+        table.add_column(col, justify="right")
+    gap = any(m.gap_captured is not None for m in metrics.values())
+    if gap:
+        table.add_column("gap captured [95% CI]", justify="right")
+    for name, m in metrics.items():
+        row = [
+            name,
+            fmt(m.is_.mean_bps),
+            fmt(m.is_.std_bps),
+            fmt(m.cost.mean_bps),
+            fmt(m.cost.std_bps),
+            fmt(m.cost.mean),
+        ]
+        if gap:
+            row.append(gap_ci(m.gap_captured))
+        table.add_row(*row)
+    return table
+
+
+def savings_table(metrics: Mapping[str, StrategyMetrics], baseline: str = "twap") -> Table:
+    """Paired savings vs the baseline per strategy (bps; positive = cheaper than the baseline)."""
+    table = Table(title=f"Savings vs {baseline.upper()}, paired per episode (bps)")
+    for col in ("strategy", "IS savings [95% CI]", "IR", "win rate", "VaR 95%"):
+        table.add_column(col, justify="right")
+    table.add_column("cost savings [95% CI]", justify="right")
+    table.add_column("cost win rate", justify="right")
+    for name, m in metrics.items():
+        if name == baseline:
+            continue
+        si, sc = m.savings_is, m.savings_cost
+        table.add_row(
+            name,
+            savings_ci(si),
+            fmt(si.information_ratio, 3),
+            f"{si.win_rate:.1%}",
+            fmt(si.var_95_bps),
+            savings_ci(sc),
+            f"{sc.win_rate:.1%}",
+        )
+    return table
+
+
+def benchmark_table(checks: Sequence[Check], episodes: int) -> Table:
+    """Closed form next to Monte Carlo (95 % CI) for each reference strategy, in $."""
+    table = Table(title=f"Self-check: exact vs Monte Carlo on {episodes:,} episodes ($)")
+    for col in ("strategy", "E[IS] exact", "E[IS] MC [95% CI]", "Std[IS] exact", "Std[IS] MC"):
+        table.add_column(col, justify="right")
+    for col in ("E[C] exact", "E[C] MC [95% CI]", "max |z|", "check"):
+        table.add_column(col, justify="right")
+    for c in checks:
+        zs = c.z_scores
+        table.add_row(
+            c.name,
+            fmt(c.exact.is_mean_exact),
+            _mc(c.is_mean, c.is_se),
+            fmt(c.exact.is_std_exact),
+            fmt(c.is_std),
+            fmt(c.exact.cost_mean_exact),
+            _mc(c.cost_mean, c.cost_se),
+            fmt(max(zs), 2) if zs else "n/a",
+            "[green]ok[/green]" if c.ok else "[red]MISMATCH[/red]",
+        )
+    return table
+
+
+def _mc(mean: float, se: float) -> str:
+    return f"{mean:,.2f} [{mean - Z95 * se:,.2f}, {mean + Z95 * se:,.2f}]"
+
+
+def print_outputs(console: Console, outputs: Mapping[str, Path]) -> None:
+    """Where everything went, one line each, never truncated."""
+    console.print("[bold]Outputs[/bold]")
+    for what, where in outputs.items():
+        console.print(f"  {what:<16} {where}", soft_wrap=True, highlight=False)

@@ -1,0 +1,33 @@
+"""Execution strategies behind one protocol: TWAP and fixed schedules, the exact optimum, the
+best policy on the action grid, learned policies, and the registry of references."""
+
+from rl_order_execution.strategies.base import TWAP, Strategy
+from rl_order_execution.strategies.discrete import BestDiscreteStrategy
+from rl_order_execution.strategies.learned import GreedyAgent
+from rl_order_execution.strategies.optimal import OptimalStrategy, SnappedOptimalStrategy
+from rl_order_execution.strategies.registry import (
+    REFERENCES,
+    ExactCost,
+    Reference,
+    exact_cost,
+    reference_schedule,
+    reference_strategies,
+)
+from rl_order_execution.strategies.schedules import POV, ScheduleStrategy
+
+__all__ = [
+    "POV",
+    "REFERENCES",
+    "TWAP",
+    "BestDiscreteStrategy",
+    "ExactCost",
+    "GreedyAgent",
+    "OptimalStrategy",
+    "Reference",
+    "ScheduleStrategy",
+    "SnappedOptimalStrategy",
+    "Strategy",
+    "exact_cost",
+    "reference_schedule",
+    "reference_strategies",
+]

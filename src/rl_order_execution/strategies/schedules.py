@@ -1,0 +1,33 @@
+"""Strategies that follow a fixed plan: a schedule of trades, or a fixed participation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rl_order_execution.exact.schedules import POV_FRACTION
+from rl_order_execution.market import FloatArray, MarketParams, MarketState
+
+
+class ScheduleStrategy:
+    """Follow a fixed schedule of trades n_0..n_{N-1}."""
+
+    def __init__(self, name: str, trades: FloatArray) -> None:
+        self.name = name
+        self.trades = np.asarray(trades, dtype=np.float64)
+
+    def __call__(self, p: MarketParams, s: MarketState) -> FloatArray:
+        out: FloatArray = self.trades[np.minimum(s.k, self.trades.size - 1)]
+        return out
+
+
+class POV:
+    """Participation: sell a fixed fraction of the remaining inventory each step."""
+
+    name = "pov"
+
+    def __init__(self, fraction: float = POV_FRACTION) -> None:
+        self.fraction = fraction
+
+    def __call__(self, p: MarketParams, s: MarketState) -> FloatArray:
+        out: FloatArray = self.fraction * s.q
+        return out

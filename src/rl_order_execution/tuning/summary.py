@@ -1,0 +1,81 @@
+"""Where a study stands after `optimize`, and the lines printed about it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+
+from rl_order_execution.config import Settings
+from rl_order_execution.market import MarketParams
+from rl_order_execution.tuning.study import trial_value
+
+
+@dataclass
+class OptimizeResult:
+    """Where the study stands after `optimize`."""
+
+    study_name: str
+    storage: str
+    n_trials: int
+    counts: Counter[TrialState]
+    best: FrozenTrial | None
+    best_params_path: Path | None
+    worker_exit_codes: list[int]
+
+    @property
+    def done(self) -> int:
+        return self.counts[TrialState.COMPLETE] + self.counts[TrialState.PRUNED]
+
+    @property
+    def finished(self) -> bool:
+        """True when the study holds the requested number of complete or pruned trials."""
+        return self.done >= self.n_trials
+
+    @property
+    def best_value(self) -> float | None:
+        return None if self.best is None else trial_value(self.best)
+
+
+def _gap_bps(settings: Settings) -> float:
+    from rl_order_execution.evaluation import optimum_gap  # only the parent needs it
+
+    p = MarketParams.from_settings(settings.simulation)
+    return optimum_gap(p) * p.bps
+
+
+def print_summary(console: Console, result: OptimizeResult, settings: Settings) -> None:
+    c = result.counts
+    console.print(
+        f"study [bold]{result.study_name}[/bold] ({result.storage}): {result.done} of "
+        f"{result.n_trials} trials done ({c[TrialState.COMPLETE]} complete, "
+        f"{c[TrialState.PRUNED]} pruned), {c[TrialState.FAIL]} failed",
+        highlight=False,
+    )
+    if result.best is not None:
+        gap = _gap_bps(settings)
+        console.print(
+            f"best trial #{result.best.number}: {trial_value(result.best):.2f} bps risk-adjusted "
+            f"cost savings vs TWAP on validation (exact optimum: {gap:.2f} bps expected); "
+            f"rl = {result.best.user_attrs['rl']}",
+            highlight=False,
+        )
+    if result.best_params_path is not None:
+        console.print(f"wrote {result.best_params_path}", highlight=False)
+
+
+def print_failures(console: Console, trials: Sequence[FrozenTrial]) -> None:
+    """The three most common reasons trials failed."""
+    reasons = Counter(
+        str(
+            t.user_attrs.get("fail_reason", "no reason recorded (worker killed or interrupted)")
+        ).splitlines()[0][:160]
+        for t in trials
+        if t.state == TrialState.FAIL
+    )
+    for reason, count in reasons.most_common(3):
+        console.print(f"[yellow]failed[/yellow] x{count}: {reason}", highlight=False)
