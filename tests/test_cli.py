@@ -161,3 +161,20 @@ def test_run_with_seeds_summarises_across_seeds(tiny_config: Path, tmp_path: Pat
     assert len(list(out.glob("seed-*/model.pt"))) == 2
     report = (out / "report.md").read_text()
     assert "Across training seeds" in report and "![frontier](frontier.png)" in report
+
+
+def test_a_garch_market_with_drift_labels_its_optimum_approximate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RL_SIMULATION__PRICE_MODEL", "garch")
+    monkeypatch.setenv("RL_SIMULATION__DRIFT", "0.0005")
+    out = tmp_path / "run"
+    args = ["run", "--episodes", "20", "--eval-episodes", "200", "--output-dir", str(out)]
+    result = CliRunner().invoke(app, [*args, "--no-best-params"])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "metrics.json").read_text())
+    assert data["exact"]["cost_optimal"] is None
+    assert "gap_captured" not in data["strategies"]["agent"]
+    assert any("approximation" in w for w in data["warnings"])
+    assert data["strategies"]["twap"]["is_std_exact"] is None  # no closed form under GARCH
+    assert data["strategies"]["twap"]["cost_mean_exact"] is not None  # the mean is GBM's

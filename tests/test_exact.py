@@ -315,3 +315,17 @@ def test_std_error_of_std_matches_the_normal_formula_and_grows_with_tails() -> N
     assert std_error_of_std(normal) == pytest.approx(normal.std(ddof=1) / math.sqrt(2e5), rel=0.02)
     heavy = rng.standard_t(5, 100_000)
     assert std_error_of_std(heavy) > 1.5 * heavy.std(ddof=1) / math.sqrt(2e5)
+
+
+def test_tail_statistics_of_the_savings_by_hand() -> None:
+    from rl_order_execution.evaluation import savings_stats
+    from rl_order_execution.evaluation.statistics import tail_mean
+
+    baseline = np.zeros(200)
+    values = -np.arange(200, dtype=np.float64)  # savings s = 0, 1, ..., 199
+    s = savings_stats(baseline, values, DEFAULT)
+    assert s.var_95 == pytest.approx(np.percentile(np.arange(200), 5))
+    assert s.var_99 == pytest.approx(1.99)
+    assert s.cvar_95 == pytest.approx(np.arange(10).mean())  # the worst 5 %: 10 episodes
+    assert s.cvar_95_bps == pytest.approx(4.5 * DEFAULT.bps)
+    assert tail_mean(np.array([3.0, 1.0, 2.0]), 0.01) == 1.0  # at least one value

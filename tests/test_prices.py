@@ -132,3 +132,33 @@ def test_garch_with_drift_is_labelled_approximate_and_jump_with_drift_stays_exac
     assert not solve_lq(GARCH.with_(mu=0.0005)).exact
     assert solve_lq(JUMP.with_(mu=0.0005)).exact
     assert solve_lq(MarketParams(mu=0.0005)).exact
+
+
+@pytest.mark.parametrize(
+    "p",
+    [JUMP, GARCH, JUMP.with_(mu=0.0005, jump_intensity=0.1), GARCH.with_(mu=-0.0005)],
+    ids=["jump", "garch", "jump-drift", "garch-drift"],
+)
+def test_self_check_passes_on_jump_and_garch_markets(p: MarketParams) -> None:
+    """`rl-exec benchmark`: Monte Carlo means within 4 standard errors of the closed forms."""
+    from rl_order_execution.evaluation import run_checks
+
+    checks, _ = run_checks(p, shock_matrix(p, 11, 10_000))
+    assert [c.name for c in checks if not c.ok] == []
+    twap = next(c for c in checks if c.name == "twap")
+    assert twap.z_is_mean is not None and twap.z_cost_mean is not None
+    if p.price_model == "garch":  # no closed-form variance: unavailable, never GBM's
+        assert all(c.exact.is_std_exact is None and c.z_is_std is None for c in checks)
+    else:
+        assert twap.z_is_std is not None
+
+
+def test_self_check_catches_a_wrong_jump_compensator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A jump model whose drift forgets the compensator moves the mean: the check must fail."""
+    from rl_order_execution.evaluation import run_checks
+    from rl_order_execution.market.prices import jump
+
+    p = JUMP.with_(jump_intensity=0.5, jump_mean=-0.01)
+    monkeypatch.setattr(jump, "jump_compensator", lambda p: 0.0)
+    checks, _ = run_checks(p, shock_matrix(p, 11, 10_000))
+    assert "twap" in [c.name for c in checks if not c.ok]

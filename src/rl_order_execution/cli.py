@@ -19,6 +19,7 @@ from rl_order_execution.config import (
     DEFAULT_CONFIG_PATH,
     Settings,
     SettingsError,
+    configure_logging,
     flatten,
     format_validation_error,
     load_settings,
@@ -119,6 +120,7 @@ def build_settings(
         best_params_path=None if no_best_params else DEFAULT_BEST_PARAMS_PATH,
         require_config=config is not None,
     )
+    configure_logging(settings.logging)
     for name, _ in applied:
         console.print(f"[dim]using {name}[/dim]", highlight=False)
     return settings, applied

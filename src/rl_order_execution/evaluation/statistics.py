@@ -94,9 +94,19 @@ class Savings:
     se: float
     p_value: float  # paired two-sided test of mean savings = 0 (normal approximation)
     significant: bool  # p_value < 0.05
+    var_99: float  # 1st percentile of s: the tail that jumps and volatility clusters fatten
+    var_99_bps: float
+    cvar_95: float  # mean of s over its worst 5 % (at or below the VaR 95 %)
+    cvar_95_bps: float
 
     def to_json(self) -> dict[str, Any]:
         return json_fields(self)
+
+
+def tail_mean(x: FloatArray, share: float) -> float:
+    """Mean of the lowest `share` of x (at least one value): the conditional value at risk."""
+    k = max(1, math.ceil(share * len(x)))
+    return float(np.partition(x, k - 1)[:k].mean())
 
 
 def savings_stats(
@@ -108,7 +118,11 @@ def savings_stats(
     half = Z95 * se
     z = mean / se if se > 0 else (0.0 if mean == 0 else math.copysign(math.inf, mean))
     p_value = math.erfc(abs(z) / math.sqrt(2)) if math.isfinite(z) else 0.0
-    var_95 = float(np.percentile(s, 5))
+    var_95, var_99, cvar_95 = (
+        float(np.percentile(s, 5)),
+        float(np.percentile(s, 1)),
+        tail_mean(s, 0.05),
+    )
     return Savings(
         avg_savings=mean,
         avg_savings_bps=mean * p.bps,
@@ -124,6 +138,10 @@ def savings_stats(
         se=se,
         p_value=p_value,
         significant=bool(p_value < 0.05),
+        var_99=var_99,
+        var_99_bps=var_99 * p.bps,
+        cvar_95=cvar_95,
+        cvar_95_bps=cvar_95 * p.bps,
     )
 
 

@@ -19,10 +19,10 @@ from rl_order_execution.evaluation.statistics import (
 
 @dataclass(frozen=True)
 class ExactCosts:
-    """Closed-form E[C] in $ of TWAP (None where unknown) and of the exact optimum."""
+    """Closed-form E[C] in $ of TWAP and of the exact optimum (None where unknown)."""
 
     cost_twap: float | None
-    cost_optimal: float
+    cost_optimal: float | None
 
     def to_json(self) -> dict[str, float | None]:
         return json_fields(self)

@@ -48,6 +48,22 @@ def markdown_report(report: RunReport, plots: Mapping[str, str]) -> str:
         _md_table(headers, rows),
         "",
         "n.s. = not significantly different from TWAP (paired test, 5 %).",
+        "",
+        "## Tails of the IS savings vs TWAP (bps, per episode)",
+        "",
+        _md_table(
+            ["strategy", "IS std", "VaR 95%", "VaR 99%", "CVaR 95%"],
+            [
+                [
+                    name,
+                    fmt(m.is_.std_bps),
+                    fmt(m.savings_is.var_95_bps),
+                    fmt(m.savings_is.var_99_bps),
+                    fmt(m.savings_is.cvar_95_bps),
+                ]
+                for name, m in report.strategies.items()
+            ],
+        ),
     ]
     if report.seeds_summary is not None:
         out += ["", "## Across training seeds", ""]

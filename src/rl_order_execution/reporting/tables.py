@@ -55,7 +55,9 @@ def metrics_table(metrics: Mapping[str, StrategyMetrics], episodes: int) -> Tabl
 def savings_table(metrics: Mapping[str, StrategyMetrics], baseline: str = "twap") -> Table:
     """Paired savings vs the baseline per strategy (bps; positive = cheaper than the baseline)."""
     table = Table(title=f"Savings vs {baseline.upper()}, paired per episode (bps)")
-    for col in ("strategy", "IS savings [95% CI]", "IR", "win rate", "VaR 95%"):
+    for col in ("strategy", "IS savings [95% CI]", "IR", "win rate", "VaR 95%", "VaR 99%"):
+        table.add_column(col, justify="right")
+    for col in ("CVaR 95%", "IS std"):
         table.add_column(col, justify="right")
     table.add_column("cost savings [95% CI]", justify="right")
     table.add_column("cost win rate", justify="right")
@@ -69,6 +71,9 @@ def savings_table(metrics: Mapping[str, StrategyMetrics], baseline: str = "twap"
             fmt(si.information_ratio, 3),
             f"{si.win_rate:.1%}",
             fmt(si.var_95_bps),
+            fmt(si.var_99_bps),
+            fmt(si.cvar_95_bps),
+            fmt(m.is_.std_bps),
             savings_ci(sc),
             f"{sc.win_rate:.1%}",
         )

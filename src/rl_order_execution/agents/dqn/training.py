@@ -4,6 +4,7 @@ replay buffer), learn (replay-ratio gradient steps; the agent keeps its own sche
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import deque
@@ -27,6 +28,8 @@ from rl_order_execution.agents.training import (
 from rl_order_execution.agents.validation import Validator
 from rl_order_execution.config import RLSettings, Settings
 from rl_order_execution.market import OBS_DIM, MarketParams, VecExecutionEnv
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -165,6 +168,7 @@ def train(
             next_eval = episodes + rl.eval_interval
             bps = validator.savings_bps(agent)
             best.record(agent, episodes, bps)
+            log.debug("validation after %d episodes: %.2f bps cost savings vs TWAP", episodes, bps)
             if logger is not None:
                 logger.add_scalar("eval/cost_savings_vs_twap_bps", bps, episodes)
             if validation_hook is not None:
