@@ -1,6 +1,6 @@
 """The settings models: one section per concern, each field with its default and a one-line doc.
 
-Loading (files, environment, precedence) lives in `loader`; see MODEL.md, "Parameters".
+Loading (files, environment, precedence) lives in `loader`; see the README, "The model".
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class _Section(BaseModel):
 
 
 class SimulationSettings(_Section):
-    """The market (MODEL.md, "Parameters")."""
+    """The market (README, "The model")."""
 
     total_shares: float = Field(1000.0, gt=0, description="Q: shares to sell over the episode.")
     time_horizon: int = Field(50, ge=1, le=10_000, description="N: decision steps per episode.")

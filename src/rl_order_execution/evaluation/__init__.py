@@ -1,4 +1,4 @@
-"""Evaluation: strategies rolled out on shared shocks (`rollout`), MODEL.md's statistics as typed
+"""Evaluation: strategies rolled out on shared shocks (`rollout`), the model's statistics as typed
 results (`statistics`), and the self-check of closed forms against Monte Carlo (`selfcheck`)."""
 
 from rl_order_execution.evaluation.rollout import (

@@ -1,4 +1,4 @@
-"""MODEL.md's reported statistics as typed results: cost summaries, paired savings vs a baseline,
+"""the model's reported statistics as typed results: cost summaries, paired savings vs a baseline,
 the share of the exact optimum's advantage captured. `to_json` is the one place names become
 strings (the keys of metrics.json)."""
 
@@ -77,7 +77,7 @@ def summary(values: FloatArray, p: MarketParams, antithetic: bool = False) -> Co
 
 @dataclass(frozen=True)
 class Savings:
-    """MODEL.md's paired statistics of s_i = baseline_i - value_i ($ unless _bps; positive =
+    """the model's paired statistics of s_i = baseline_i - value_i ($ unless _bps; positive =
     cheaper than the baseline)."""
 
     avg_savings: float

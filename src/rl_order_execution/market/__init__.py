@@ -1,5 +1,5 @@
-"""The execution market of MODEL.md: parameters and state, price models behind one protocol,
-the batched dynamics, and the Gymnasium environments over them."""
+"""The execution market (README, "The model"): parameters and state, price models behind one
+protocol, the batched dynamics, and the Gymnasium environments over them."""
 
 from rl_order_execution.market.dynamics import (
     OBS_DIM,

@@ -1,5 +1,6 @@
-"""The market math of MODEL.md as pure numpy functions over a leading batch axis. The envs, the
-evaluation rollout and the exact references all call these: the dynamics are written once."""
+"""The market math (README, "The model") as pure numpy functions over a leading batch axis. The
+envs, the evaluation rollout and the exact references all call these: the dynamics are written
+once."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ OBS_DIM = 4
 
 
 def observe(p: MarketParams, s: MarketState) -> np.ndarray[Any, np.dtype[np.float32]]:
-    """Features of MODEL.md, shape (B, 4), float32."""
+    """Features of the model (README, "The model"), shape (B, 4), float32."""
     obs = np.empty((s.q.shape[0], OBS_DIM), dtype=np.float32)
     obs[:, 0] = (p.N - s.k) / p.N
     obs[:, 1] = s.q / p.Q

@@ -1,4 +1,4 @@
-"""The numbers of one market (MODEL.md's symbols) and the state of B episodes."""
+"""The numbers of one market (the model's symbols) and the state of B episodes."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
 @dataclass(frozen=True)
 class MarketParams:
-    """The numbers of one market, with MODEL.md's symbols; `prices` is its price model."""
+    """The numbers of one market, with the model's symbols; `prices` is its price model."""
 
     Q: float = 1000.0
     N: int = 50

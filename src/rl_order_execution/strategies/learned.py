@@ -1,4 +1,4 @@
-"""A trained agent as a strategy: its deterministic policy on the MODEL.md observation."""
+"""A trained agent as a strategy: its deterministic policy on the model's observation."""
 
 from __future__ import annotations
 

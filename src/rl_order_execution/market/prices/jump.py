@@ -24,7 +24,7 @@ class Jump(Multiplicative):
     name = "jump"
 
     def draw_step(self, p: MarketParams, rng: np.random.Generator, batch: int) -> Shocks:
-        # MODEL.md's order for the whole batch: Z, then the jump count N, then Y ~ N(0, 1); the
+        # the model's order for the whole batch: Z, then the jump count N, then Y ~ N(0, 1); the
         # sum of N normal log sizes is exactly m_J N + s_J sqrt(N) Y
         z = rng.standard_normal(batch)
         count = rng.poisson(p.jump_intensity, batch).astype(np.float64)
