@@ -26,6 +26,8 @@ $(RUN_STAMP): pyproject.toml
 
 $(STAMP): $(RUN_STAMP)
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# the E-mini S&P 500 tick sample the tick-to-bar tests read (the package itself is not imported)
+	$(BIN)/pip install --quiet --no-deps mlfinpy
 	touch $@
 
 install: $(RUN_STAMP) ## Create .venv and install the toolkit

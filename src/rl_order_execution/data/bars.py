@@ -1,0 +1,179 @@
+"""Bars read from a CSV or Parquet file and validated once, at the boundary: what leaves this
+module is plain numpy arrays in time order, and every problem names the file, the row and the
+column."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rl_order_execution.config import SettingsError
+
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+REQUIRED = ("timestamp", "close")
+OPTIONAL_COLUMNS = ("volume", "open", "high", "low", "bid", "ask")
+
+
+class DataError(SettingsError):
+    """A data file that cannot be used as it is: one line naming the file, row and column."""
+
+
+@dataclass(frozen=True)
+class Bars:
+    """Validated bars in strictly increasing time: UTC timestamps (datetime64[ns]) and prices."""
+
+    path: Path
+    time: np.ndarray[Any, np.dtype[np.datetime64]]
+    close: FloatArray
+    volume: FloatArray | None = None
+    bid: FloatArray | None = None
+    ask: FloatArray | None = None
+
+    def __len__(self) -> int:
+        return len(self.close)
+
+
+def _read_frame(path: Path, wanted: Mapping[str, str]) -> Any:
+    """The file's wanted columns as a DataFrame (only those are read, to bound memory)."""
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    file_columns = list(dict.fromkeys(wanted.values()))
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path, columns=file_columns)
+        return pd.read_csv(path, usecols=file_columns, dtype={wanted["timestamp"]: str})
+    except (OSError, ValueError, ImportError) as exc:  # unreadable, not CSV/Parquet, bad bytes
+        raise DataError(f"data file {path}: cannot be read as {suffix or 'CSV'} ({exc})") from exc
+
+
+def _check_columns(path: Path, wanted: Mapping[str, str], present: set[str]) -> None:
+    for ours, theirs in wanted.items():
+        if theirs not in present:
+            shown = ", ".join(sorted(map(str, present))) or "none"
+            raise DataError(
+                f"data file {path}: no column {theirs!r} for {ours} (columns: {shown}; map ours "
+                "to the file's with replay.columns)"
+            )
+
+
+def _row(i: int, path: Path) -> str:
+    """How a user finds data row i (0-based) in the file: the CSV line (header = line 1)."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return f"row {i + 1}"
+    return f"row {i + 1} (line {i + 2})"
+
+
+def parse_timestamps(
+    values: Any, path: Path, column: str, timestamp_format: str | None
+) -> np.ndarray[Any, np.dtype[np.datetime64]]:
+    """UTC datetime64[ns] from ISO 8601 text (UTC unless it carries an offset), epoch seconds,
+    or a strftime format; the first unreadable value is an error naming its row."""
+    import pandas as pd
+
+    text = pd.Series(values, dtype="string")
+    if timestamp_format is not None:
+        parsed = pd.to_datetime(text, format=timestamp_format, utc=True, errors="coerce")
+    else:
+        numbers = pd.to_numeric(text, errors="coerce")
+        if numbers.notna().all():
+            parsed = pd.to_datetime(numbers, unit="s", utc=True, errors="coerce")
+        else:
+            parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if bad.size:
+        i = int(bad[0])
+        how = f"format {timestamp_format!r}" if timestamp_format else "ISO 8601 or epoch seconds"
+        raise DataError(
+            f"data file {path}, {_row(i, path)}, column {column!r}: timestamp {text.iloc[i]!r} "
+            f"is not {how} (set replay.timestamp_format)"
+        )
+    out: np.ndarray[Any, np.dtype[np.datetime64]] = (
+        parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    )
+    return out
+
+
+def _numbers(
+    frame: Any, path: Path, column: str, ours: str, minimum: float, strict: bool
+) -> FloatArray:
+    """A numeric column; missing, non-numeric or out-of-range values name their first row."""
+    import pandas as pd
+
+    values: FloatArray = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+    bad_value = ~np.isfinite(values) | ((values <= minimum) if strict else (values < minimum))
+    bad = np.flatnonzero(bad_value)
+    if bad.size:
+        i = int(bad[0])
+        raw = frame[column].iloc[i]
+        need = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        what = "missing" if pd.isna(raw) else f"{raw!r} is not a number {need}"
+        raise DataError(f"data file {path}, {_row(i, path)}, column {column!r} ({ours}): {what}")
+    return values
+
+
+def load_bars(
+    path: Path,
+    columns: Mapping[str, str] | None = None,
+    timestamp_format: str | None = None,
+) -> Bars:
+    """Read and validate a bar file. `columns` maps our names (timestamp, close, volume, bid,
+    ask, ...) to the file's; names it does not map are looked up as they are."""
+    path = Path(path)
+    mapping = dict(columns or {})
+    unknown = set(mapping) - set(REQUIRED) - set(OPTIONAL_COLUMNS)
+    if unknown:
+        allowed = ", ".join(REQUIRED + OPTIONAL_COLUMNS)
+        raise DataError(f"replay.columns: unknown name(s) {sorted(unknown)} (allowed: {allowed})")
+    wanted = {ours: mapping.get(ours, ours) for ours in REQUIRED}
+    present = _file_columns(path)
+    for ours in ("volume", "bid", "ask"):
+        if ours in mapping or ours in present:
+            wanted[ours] = mapping.get(ours, ours)
+    _check_columns(path, wanted, present)
+    frame = _read_frame(path, wanted)
+    if len(frame) == 0:
+        raise DataError(f"data file {path}: no rows")
+    time = parse_timestamps(frame[wanted["timestamp"]], path, wanted["timestamp"], timestamp_format)
+    _check_increasing(time, path, wanted["timestamp"])
+    close = _numbers(frame, path, wanted["close"], "close", 0.0, strict=True)
+    optional = {
+        ours: _numbers(frame, path, wanted[ours], ours, 0.0, strict=ours != "volume")
+        for ours in ("volume", "bid", "ask")
+        if ours in wanted
+    }
+    return Bars(path, time, close, **optional)
+
+
+def _file_columns(path: Path) -> set[str]:
+    """The column names of a file, without reading its rows."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise DataError(f"data file {path} does not exist")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            return set(pq.read_schema(path).names)
+        return set(map(str, pd.read_csv(path, nrows=0).columns))
+    except (OSError, ValueError, ImportError) as exc:
+        raise DataError(f"data file {path}: cannot be read ({exc})") from exc
+
+
+def _check_increasing(
+    time: np.ndarray[Any, np.dtype[np.datetime64]], path: Path, column: str
+) -> None:
+    step = np.diff(time.astype(np.int64))
+    bad = np.flatnonzero(step <= 0)
+    if bad.size:
+        i = int(bad[0]) + 1
+        what = "duplicates" if step[i - 1] == 0 else "is earlier than"
+        raise DataError(
+            f"data file {path}, {_row(i, path)}, column {column!r}: timestamp {time[i]} {what} "
+            f"the previous row's (rows must be strictly increasing in time)"
+        )
