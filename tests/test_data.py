@@ -202,3 +202,25 @@ def test_ticks_to_bars_on_the_emini_sample_keeps_every_share() -> None:
         and bars["close"].iloc[0] == first["Price"].iloc[-1]
     )
     assert math.isclose(bars["high"].iloc[0], first["Price"].max())
+
+
+def test_rl_exec_data_bars_writes_bars_that_replay_can_read(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rl_order_execution.cli import app
+
+    ticks = tmp_path / "ticks.csv"
+    ticks.write_text(
+        "DateTime,Price,Volume\n2013-09-01 17:00:00.083,1640.25,8\n"
+        "2013-09-01 17:00:30.1,1640.5,2\n2013-09-01 17:03:00.0,1641,5\n"
+    )
+    out = tmp_path / "bars.csv"
+    args = ["data", "bars", str(ticks), "-o", str(out), "--timestamp-column", "DateTime"]
+    args += ["--price-column", "Price", "--size-column", "Volume"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    bars = load_bars(out)
+    assert bars.close.tolist() == [1640.5, 1641.0]
+    assert bars.volume is not None and bars.volume.tolist() == [10.0, 5.0]
+    missing = CliRunner().invoke(app, ["data", "bars", str(ticks), "-o", str(out)])
+    assert missing.exit_code == 2 and "no column 'timestamp'" in missing.output
