@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
 from rl_order_execution.evaluation.statistics import (
     StrategyMetrics,
+    VolumeMetrics,
     gap_captured,
     negligible,
     savings_stats,
     standard_error,
     summary,
+    volume_metrics,
 )
 from rl_order_execution.market import FloatArray, MarketParams, MarketState, Shocks, market_step
 from rl_order_execution.strategies import Strategy
@@ -50,6 +53,28 @@ class Trajectories:
         cost: FloatArray = self.shortfall(p) + penalty
         return cost
 
+    def market_vwap(self, p: MarketParams) -> FloatArray:
+        """VWAP_mkt = sum_k v_k S_k / sum_k v_k over all N steps, per episode. The rollout keeps
+        stepping an episode whose order is done (n_k = 0), so its mids S_k are there to the end."""
+        vwap: FloatArray = self.S[:, : p.N] @ p.volume / p.volume.sum()
+        return vwap
+
+    def vwap_slippage(self, p: MarketParams) -> FloatArray:
+        """(VWAP_mkt - sum_k n_k P~_k / Q) / VWAP_mkt in bps, per episode (positive: sold below
+        the market's VWAP)."""
+        vwap = self.market_vwap(p)
+        average_price = (self.n * self.px).sum(axis=1) / p.Q
+        slippage: FloatArray = (vwap - average_price) / vwap * 1e4
+        return slippage
+
+    def participation(self, p: MarketParams) -> tuple[FloatArray, FloatArray]:
+        """Per episode: the mean over the N steps and the maximum of n_k / v_k (inf for a trade in
+        a step without market volume)."""
+        v = p.volume
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate = np.where(self.n > 0, self.n / np.where(v > 0, v, 0.0), 0.0)
+        return rate.mean(axis=1), rate.max(axis=1)
+
 
 def rollout(p: MarketParams, strategy: Strategy, shocks: Shocks) -> Trajectories:
     """Run a strategy on every episode of `shocks` (E episodes, N steps) in lockstep."""
@@ -69,10 +94,36 @@ def rollout(p: MarketParams, strategy: Strategy, shocks: Shocks) -> Trajectories
 
 @dataclass(frozen=True)
 class Outcomes:
-    """One strategy's per-episode results in $: implementation shortfall and risk-adjusted cost."""
+    """One strategy's per-episode results: implementation shortfall and risk-adjusted cost in $;
+    VWAP slippage (bps) and participation (mean and max of n_k / v_k) where measured."""
 
     shortfall: FloatArray  # (E,)
     cost: FloatArray  # (E,)
+    vwap_slippage: FloatArray | None = None  # (E,)
+    participation_mean: FloatArray | None = None  # (E,)
+    participation_max: FloatArray | None = None  # (E,)
+
+    @staticmethod
+    def of(p: MarketParams, trajectories: Trajectories) -> Outcomes:
+        """The per-episode results of a block of episodes."""
+        participation_mean, participation_max = trajectories.participation(p)
+        return Outcomes(
+            shortfall=trajectories.shortfall(p),
+            cost=trajectories.cost(p),
+            vwap_slippage=trajectories.vwap_slippage(p),
+            participation_mean=participation_mean,
+            participation_max=participation_max,
+        )
+
+    @staticmethod
+    def concatenate(blocks: Sequence[Outcomes]) -> Outcomes:
+        """Consecutive blocks of episodes as one (optional results only where every block has
+        them)."""
+        values: dict[str, Any] = {}
+        for f in fields(Outcomes):
+            parts = [getattr(b, f.name) for b in blocks]
+            values[f.name] = None if any(x is None for x in parts) else np.concatenate(parts)
+        return Outcomes(**values)
 
 
 @dataclass(frozen=True)
@@ -112,8 +163,27 @@ class Evaluation:
                 savings_cost=savings_stats(base.cost, o.cost, p, anti),
                 gap_captured=gap,
                 exact_gap=exact_gap,
+                volume=self._volume_metrics(base, o),
             )
         return out
+
+    def _volume_metrics(self, base: Outcomes, o: Outcomes) -> VolumeMetrics | None:
+        """VWAP slippage and participation, where both outcomes measured them."""
+        if (
+            base.vwap_slippage is None
+            or o.vwap_slippage is None
+            or o.participation_mean is None
+            or o.participation_max is None
+        ):
+            return None
+        return volume_metrics(
+            base.vwap_slippage,
+            o.vwap_slippage,
+            o.participation_mean,
+            o.participation_max,
+            self.params,
+            self.antithetic,
+        )
 
     def beats_optimum(self, optimum: str = "optimal", n_se: float = 3.0) -> list[str]:
         """Strategies whose cost is below the exact optimum's by more than n_se paired standard
@@ -154,12 +224,11 @@ def evaluate(
     """
     outcomes, paths = {}, {}
     for st in strategies:
-        shortfall, cost = [], []
+        blocks = []
         for start in range(0, len(shocks), CHUNK_EPISODES):
             tr = rollout(p, st, shocks.rows(start, start + CHUNK_EPISODES))
-            shortfall.append(tr.shortfall(p))
-            cost.append(tr.cost(p))
+            blocks.append(Outcomes.of(p, tr))
             if start == 0:
                 paths[st.name] = tr.head(SAMPLE_PATHS)
-        outcomes[st.name] = Outcomes(np.concatenate(shortfall), np.concatenate(cost))
+        outcomes[st.name] = Outcomes.concatenate(blocks)
     return Evaluation(p, outcomes, paths, tuple(strategies), antithetic)

@@ -5,7 +5,7 @@ strings (the keys of metrics.json)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -110,8 +110,15 @@ def tail_mean(x: FloatArray, share: float) -> float:
 
 
 def savings_stats(
-    baseline: FloatArray, values: FloatArray, p: MarketParams, antithetic: bool = False
+    baseline: FloatArray,
+    values: FloatArray,
+    p: MarketParams,
+    antithetic: bool = False,
+    bps_per_unit: float | None = None,
 ) -> Savings:
+    """Paired statistics of baseline - values; `bps_per_unit` converts the values' unit to the
+    `_bps` fields (default p.bps: values in $; 1.0 for values already in bps)."""
+    bps = p.bps if bps_per_unit is None else bps_per_unit
     s = baseline - values
     mean, std = float(s.mean()), float(s.std(ddof=1))
     se = standard_error(s, antithetic)
@@ -125,23 +132,23 @@ def savings_stats(
     )
     return Savings(
         avg_savings=mean,
-        avg_savings_bps=mean * p.bps,
+        avg_savings_bps=mean * bps,
         savings_std=std,
         information_ratio=_none_if_nan(mean / std) if std > 0 else None,
         win_rate=float((values < baseline).mean()),
         var_95=var_95,
-        var_95_bps=var_95 * p.bps,
+        var_95_bps=var_95 * bps,
         ci95_low=mean - half,
         ci95_high=mean + half,
-        ci95_low_bps=(mean - half) * p.bps,
-        ci95_high_bps=(mean + half) * p.bps,
+        ci95_low_bps=(mean - half) * bps,
+        ci95_high_bps=(mean + half) * bps,
         se=se,
         p_value=p_value,
         significant=bool(p_value < 0.05),
         var_99=var_99,
-        var_99_bps=var_99 * p.bps,
+        var_99_bps=var_99 * bps,
         cvar_95=cvar_95,
-        cvar_95_bps=cvar_95 * p.bps,
+        cvar_95_bps=cvar_95 * bps,
     )
 
 
@@ -197,6 +204,58 @@ class ExactValues:
 
 
 @dataclass(frozen=True)
+class Spread:
+    """Mean, std and standard error across episodes of a per-episode quantity (in its own unit);
+    None where it is not finite (participation in a step without market volume)."""
+
+    mean: float | None
+    std: float | None
+    se: float | None
+
+    def to_json(self) -> dict[str, float | None]:
+        return json_fields(self)
+
+
+def spread(values: FloatArray, antithetic: bool = False) -> Spread:
+    if not np.isfinite(values).all():
+        return Spread(None, None, None)
+    mean, std = float(values.mean()), float(values.std(ddof=1))
+    return Spread(mean, std, standard_error(values, antithetic))
+
+
+@dataclass(frozen=True)
+class VolumeMetrics:
+    """Execution against the market's volume: VWAP slippage in bps of the episode's market VWAP
+    (positive: sold below it), its paired savings vs the baseline (bps, both the plain and the
+    `_bps` fields), and participation n_k / v_k (per episode: its mean over the N steps and its
+    maximum)."""
+
+    vwap_slippage_bps: Spread
+    savings_vwap_slippage: Savings
+    participation_mean: Spread
+    participation_max: Spread
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name).to_json() for f in fields(self)}
+
+
+def volume_metrics(
+    baseline_slippage: FloatArray,
+    slippage: FloatArray,
+    participation_mean: FloatArray,
+    participation_max: FloatArray,
+    p: MarketParams,
+    antithetic: bool = False,
+) -> VolumeMetrics:
+    return VolumeMetrics(
+        vwap_slippage_bps=spread(slippage, antithetic),
+        savings_vwap_slippage=savings_stats(baseline_slippage, slippage, p, antithetic, 1.0),
+        participation_mean=spread(participation_mean, antithetic),
+        participation_max=spread(participation_max, antithetic),
+    )
+
+
+@dataclass(frozen=True)
 class StrategyMetrics:
     """One strategy's entry of metrics.json: IS and cost statistics, paired savings vs the
     baseline, the gap share captured and the closed forms where known."""
@@ -208,6 +267,7 @@ class StrategyMetrics:
     gap_captured: GapCaptured | None = None  # None: no gap given, or too small to measure
     exact_gap: float | None = None  # what gap_captured was measured against; None: not measured
     exact: ExactValues | None = None
+    volume: VolumeMetrics | None = field(default=None, metadata=OPTIONAL)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {**self.is_.to_json("is"), **self.cost.to_json("cost")}
@@ -217,19 +277,27 @@ class StrategyMetrics:
             out["gap_captured"] = None if self.gap_captured is None else self.gap_captured.to_json()
         if self.exact is not None:
             out |= self.exact.to_json()
+        if self.volume is not None:
+            out |= self.volume.to_json()
         return out
+
+
+# With n values a bootstrap resample repeats the smallest one n times with probability n^-n: for
+# n <= 3 that is at least 2.5 %, so the "95 % interval" is just the range of the values.
+MIN_VALUES_FOR_CI = 4
 
 
 @dataclass(frozen=True)
 class AcrossSeeds:
     """One metric across training seeds: per-seed values, mean, interquartile mean and a
-    bootstrap 95 % interval of the mean."""
+    bootstrap 95 % interval of the mean (`ci95_meaningful` False when it is only the range)."""
 
     values: tuple[float, ...]
     mean: float
     iqm: float
     ci95_low: float
     ci95_high: float
+    ci95_meaningful: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return json_fields(self)
@@ -246,6 +314,7 @@ def across_seeds(values: list[float], seed: int) -> AcrossSeeds:
         iqm=float(trim_mean(x, 0.25)),
         ci95_low=float(lo),
         ci95_high=float(hi),
+        ci95_meaningful=len(x) >= MIN_VALUES_FOR_CI,
     )
 
 

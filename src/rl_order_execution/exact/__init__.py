@@ -18,8 +18,11 @@ from rl_order_execution.exact.schedules import (
     inventory_path,
     linear_schedule,
     pov_schedule,
+    step_impact,
     trades_from_inventory,
     twap_schedule,
+    vwap_rate,
+    vwap_schedule,
 )
 from rl_order_execution.market import MarketParams
 
@@ -51,6 +54,9 @@ __all__ = [
     "price_moments",
     "schedule_moments",
     "solve_lq",
+    "step_impact",
     "trades_from_inventory",
     "twap_schedule",
+    "vwap_rate",
+    "vwap_schedule",
 ]

@@ -10,7 +10,7 @@ from functools import partial
 import numpy as np
 
 from rl_order_execution.exact.moments import schedule_moments
-from rl_order_execution.exact.schedules import effective_impact
+from rl_order_execution.exact.schedules import step_impact
 from rl_order_execution.market import (
     FloatArray,
     IntArray,
@@ -50,11 +50,11 @@ def action_trades(p: MarketParams, k: int, q: FloatArray, action: int) -> FloatA
 
 
 def _step_costs(p: MarketParams, k: int, q: FloatArray, value_next: ValueFn) -> FloatArray:
-    """(A, M) cost-to-go of each action from inventories q: eta n^2 + lam q^2/Q + V_{k+1}."""
+    """(A, M) cost-to-go of each action from inventories q: eta_k n^2 + lam q^2/Q + V_{k+1}."""
     rows = []
     for a in range(p.n_actions):
         n = action_trades(p, k, q, a)
-        rows.append(effective_impact(p) * n * n + p.lam * q * q / p.Q + value_next(q - n))
+        rows.append(step_impact(p, k) * n * n + p.lam * q * q / p.Q + value_next(q - n))
     return np.array(rows)
 
 

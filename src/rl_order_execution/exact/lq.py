@@ -42,22 +42,23 @@ class LQSolution:
         return bool(np.all(np.abs(self.gains[:, 1]) * self.params.P0 <= 1e-9 * self.params.Q))
 
 
-def _stage_matrix(p: MarketParams) -> FloatArray:
-    """Stage cost n (P0 - S + beta n) + lam q^2 / Q as z' L z with z = (q, S, 1, n)."""
+def _stage_matrix(p: MarketParams, k: int) -> FloatArray:
+    """Stage cost n (P0 - S + beta_k n) + lam q^2 / Q of step k as z' L z, z = (q, S, 1, n)."""
     L = np.zeros((4, 4))
     L[0, 0] = p.lam / p.Q
-    L[3, 3] = p.beta
+    L[3, 3] = p.betas[k]  # beta itself on a flat profile
     L[2, 3] = L[3, 2] = p.P0 / 2
     L[1, 3] = L[3, 1] = -0.5
     return L
 
 
-def _q_function(p: MarketParams, P_next: FloatArray) -> FloatArray:
-    """E[stage cost + V_{k+1}(x')] as z' H z, exact for the multiplicative or additive shock."""
+def _q_function(p: MarketParams, P_next: FloatArray, k: int) -> FloatArray:
+    """E[stage cost of step k + V_{k+1}(x')] as z' H z, exact for the multiplicative or additive
+    shock."""
     t = p.prices.lq_transition(p)
     F0, F1, e1, e2 = t.F0, t.F1, t.e1, t.e2
     cross = F0.T @ P_next @ F1
-    H = _stage_matrix(p) + F0.T @ P_next @ F0 + e1 * (cross + cross.T) + e2 * F1.T @ P_next @ F1
+    H = _stage_matrix(p, k) + F0.T @ P_next @ F0 + e1 * (cross + cross.T) + e2 * F1.T @ P_next @ F1
     out: FloatArray = 0.5 * (H + H.T)
     return out
 
@@ -76,10 +77,10 @@ def solve_lq(p: MarketParams) -> LQSolution:
     gains, values = np.zeros((p.N, 3)), np.zeros((p.N + 1, 3, 3))
     T = np.vstack([np.eye(3), [1.0, 0.0, 0.0]])
     gains[-1] = [1.0, 0.0, 0.0]
-    H = _q_function(p, values[p.N])
+    H = _q_function(p, values[p.N], p.N - 1)
     values[p.N - 1] = T.T @ H @ T
     for k in range(p.N - 2, -1, -1):
-        gains[k], values[k] = _minimise(_q_function(p, values[k + 1]))
+        gains[k], values[k] = _minimise(_q_function(p, values[k + 1], k))
     return LQSolution(p, gains, values, p.prices.lq_transition(p).exact)
 
 

@@ -49,7 +49,8 @@ def schedule_moments(p: MarketParams, trades: FloatArray) -> ScheduleMoments:
     """Exact (E[IS], Var[IS], E[C]) in $ of a deterministic schedule n_0..n_{N-1} summing to Q."""
     n = check_schedule(p, trades)
     mean, cov = price_moments(p, n)
-    e_is = p.notional - float(n @ mean) + p.beta * float(n @ n)
+    impact = p.beta * float(n @ n) if p.is_flat else float(n @ (p.betas * n))
+    e_is = p.notional - float(n @ mean) + impact
     q = inventory_path(p, n)[:-1]
     var = None if cov is None else float(n @ cov @ n)
     return ScheduleMoments(e_is, var, e_is + p.lam * float(q @ q) / p.Q)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from rl_order_execution.market import FloatArray, MarketParams
+from rl_order_execution.market import FloatArray, IntArray, MarketParams
 
 POV_FRACTION = 0.1
 
@@ -23,8 +23,13 @@ def trades_from_inventory(q: FloatArray) -> FloatArray:
 
 
 def effective_impact(p: MarketParams) -> float:
-    """Effective quadratic impact beta - alpha/2 of a deterministic schedule."""
+    """Effective quadratic impact beta - alpha/2 of a deterministic schedule (flat volume)."""
     return p.beta - p.alpha / 2
+
+
+def step_impact(p: MarketParams, k: int) -> float:
+    """Effective quadratic impact beta_k - alpha/2 of step k (beta_k = beta on a flat profile)."""
+    return float(p.betas[k]) - p.alpha / 2
 
 
 def ac_kappa(p: MarketParams) -> float:
@@ -50,6 +55,25 @@ def almgren_chriss_schedule(p: MarketParams) -> FloatArray:
 def twap_schedule(p: MarketParams) -> FloatArray:
     """TWAP trades Q/N."""
     return np.full(p.N, p.Q / p.N)
+
+
+def vwap_rate(p: MarketParams, q: FloatArray, k: IntArray) -> FloatArray:
+    """VWAP's trade q_k w_k / (w_k + ... + w_{N-1}); q_k / (N - k) where no volume is left."""
+    step = np.minimum(k, p.N - 1)
+    left = p.volume_left[step]
+    share = np.where(left > 0, p.w[step] / np.maximum(left, 1e-300), 1.0 / (p.N - step))
+    out: FloatArray = q * share
+    return out
+
+
+def vwap_schedule(p: MarketParams) -> FloatArray:
+    """Trades of the VWAP strategy: the expected volume share of what is left, every step."""
+    n, q = np.empty(p.N), p.Q
+    for k in range(p.N):
+        step = np.array([k], dtype=np.int64)
+        n[k] = q if k == p.N - 1 else float(vwap_rate(p, np.array([q]), step)[0])
+        q -= n[k]
+    return n
 
 
 def linear_schedule(p: MarketParams, front: bool) -> FloatArray:

@@ -9,19 +9,47 @@ from typing import Any
 
 import numpy as np
 
-from rl_order_execution.market.params import IntArray, MarketParams, MarketState
+from rl_order_execution.market.params import BASE_OBS_DIM, IntArray, MarketParams, MarketState
 from rl_order_execution.market.shocks import FloatArray, Shocks
 
-OBS_DIM = 4
+OBS_DIM = BASE_OBS_DIM  # the model's four features; p.obs_dim adds the extra ones
+REALISED_VOL_DECAY = 2 ** (-1 / 10)  # EWMA weight of the realised variance: half-life 10 steps
+
+
+def _volume_remaining(p: MarketParams, s: MarketState) -> FloatArray:
+    out: FloatArray = p.volume_left[np.minimum(s.k, p.N)]
+    return out
+
+
+def _vwap_deviation(p: MarketParams, s: MarketState) -> FloatArray:
+    """(VWAP of the mids so far - S_k) / (P0 sigma); 0 before any volume has traded."""
+    done = p.volume_done[np.minimum(s.k, p.N)]
+    vwap = s.vwap_sum / np.maximum(done, 1e-300)
+    out: FloatArray = np.where(done > 0, (vwap - s.S) / p.move_scale, 0.0)
+    return out
+
+
+def _realised_vol(p: MarketParams, s: MarketState) -> FloatArray:
+    out: FloatArray = np.sqrt(s.realised_var) / (p.move_scale / p.P0 if p.sigma > 0 else 1.0)
+    return out
+
+
+EXTRA_FEATURES = {
+    "volume_remaining": _volume_remaining,
+    "vwap_deviation": _vwap_deviation,
+    "realised_vol": _realised_vol,
+}
 
 
 def observe(p: MarketParams, s: MarketState) -> np.ndarray[Any, np.dtype[np.float32]]:
-    """Features of the model (README, "The model"), shape (B, 4), float32."""
-    obs = np.empty((s.q.shape[0], OBS_DIM), dtype=np.float32)
+    """Features of the model (README, "The model"), then the extra ones, (B, p.obs_dim) float32."""
+    obs = np.empty((s.q.shape[0], p.obs_dim), dtype=np.float32)
     obs[:, 0] = (p.N - s.k) / p.N
     obs[:, 1] = s.q / p.Q
     obs[:, 2] = (s.S - p.P0) / p.level_scale
     obs[:, 3] = (s.S - s.S_prev) / p.move_scale
+    for i, name in enumerate(p.extra_features, start=OBS_DIM):
+        obs[:, i] = EXTRA_FEATURES[name](p, s)
     return obs
 
 
@@ -42,6 +70,14 @@ def desired_from_actions(p: MarketParams, s: MarketState, actions: IntArray) -> 
     return out
 
 
+def desired_from_speeds(p: MarketParams, s: MarketState, speeds: FloatArray) -> FloatArray:
+    """Shares a continuous action asks for: its speed, clipped into [0, max_multiplier], times
+    the configured base rate."""
+    clipped = np.minimum(np.maximum(speeds, 0.0), p.max_multiplier)
+    out: FloatArray = clipped * base_rate(p, s)
+    return out
+
+
 def trade_size(p: MarketParams, s: MarketState, desired: FloatArray) -> FloatArray:
     """What actually trades: within [0, q_k], lot-rounded, and everything at the last step."""
     n = np.minimum(np.maximum(desired, 0.0), s.q)  # np.clip, without its per-call overhead
@@ -52,9 +88,12 @@ def trade_size(p: MarketParams, s: MarketState, desired: FloatArray) -> FloatArr
     return out
 
 
-def execution_price(p: MarketParams, S: FloatArray, n: FloatArray) -> FloatArray:
-    """P~ = S - beta * n."""
-    out: FloatArray = S - p.beta * n
+def execution_price(p: MarketParams, S: FloatArray, n: FloatArray, k: IntArray) -> FloatArray:
+    """P~ = S - beta_k * n at steps k (beta itself on a flat profile)."""
+    if p.is_flat:
+        out: FloatArray = S - p.beta * n
+    else:
+        out = S - p.betas[np.minimum(k, p.N - 1)] * n
     return out
 
 
@@ -77,14 +116,26 @@ class StepResult:
 def market_step(p: MarketParams, s: MarketState, desired: FloatArray, shock: Shocks) -> StepResult:
     """Advance every episode one step in place: trade, reward, price move, inventory."""
     n = trade_size(p, s, desired)
-    px = execution_price(p, s.S, n)
+    px = execution_price(p, s.S, n, s.k)
     reward = step_reward(p, s.q, n, px)
     S_next, latent_next = p.prices.next_price(p, s.S, s.latent, n, shock)
+    if p.extra_features:
+        _update_features(p, s, n, S_next)
     s.S_prev, s.S, s.latent = s.S, S_next, latent_next
     s.q = np.maximum(s.q - n, 0.0)
     s.k = s.k + 1
     terminated = (s.k >= p.N) | (s.q <= 0.0)
     return StepResult(n=n, exec_price=px, reward=reward, terminated=terminated)
+
+
+def _update_features(p: MarketParams, s: MarketState, n: FloatArray, S_next: FloatArray) -> None:
+    """The running sums of the extra features, before k and S move on."""
+    if "vwap_deviation" in p.extra_features:
+        s.vwap_sum = s.vwap_sum + p.volume[np.minimum(s.k, p.N - 1)] * s.S
+    if "realised_vol" in p.extra_features:
+        r = (S_next + p.alpha * n - s.S) / p.P0  # our own permanent impact removed
+        d = REALISED_VOL_DECAY
+        s.realised_var = d * s.realised_var + (1 - d) * r * r
 
 
 def state_from_obs(p: MarketParams, obs: np.ndarray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -103,14 +154,18 @@ def expected_next_price(p: MarketParams, S: FloatArray, q: FloatArray, n: FloatA
 def twap_value(p: MarketParams, m: FloatArray, q: FloatArray, S: FloatArray) -> FloatArray:
     """Expected return ($) of selling q evenly over the m steps left, from mid price S.
 
-    Exact under the model: sum over the steps left of n (E[S] - beta n - P0) minus the inventory
-    penalty, with n = q / m. Linear in S. 0 once m or q is 0.
+    Exact under the model: sum over the steps left of n (E[S] - beta_k n - P0) minus the
+    inventory penalty, with n = q / m. Linear in S. 0 once m or q is 0.
     """
     m_safe = np.maximum(m, 1.0)
     n = q / m_safe
     penalty = p.lam * q * q * (m_safe + 1) * (2 * m_safe + 1) / (6 * m_safe * p.Q)
     proceeds = p.prices.twap_value(p, m_safe, q, S)
-    value = proceeds - q * (p.beta * n + p.P0) - penalty
+    if p.is_flat:
+        value = proceeds - q * (p.beta * n + p.P0) - penalty
+    else:  # the temporary impact of the last m steps: n^2 (beta_{N-m} + ... + beta_{N-1})
+        impact = n * n * p.beta_left[np.minimum(m_safe, p.N).astype(np.int64)]
+        value = proceeds - q * p.P0 - impact - penalty
     out: FloatArray = np.where((m > 0) & (q > 0), value, 0.0)
     return out
 

@@ -10,11 +10,16 @@ import numpy as np
 
 from rl_order_execution.market.prices import PriceModel, price_model
 from rl_order_execution.market.shocks import FloatArray
+from rl_order_execution.market.volume import VOLUME_FACTOR, profile_bins, step_impacts, step_shares
 
 if TYPE_CHECKING:
     from rl_order_execution.config import SimulationSettings
 
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
+
+BASE_OBS_DIM = 4  # time remaining, inventory remaining, price vs arrival, last move
+# optional observation features, appended in this order of the settings' list
+SIMULATED_FEATURES = ("volume_remaining", "vwap_deviation", "realised_vol")
 
 
 @dataclass(frozen=True)
@@ -39,12 +44,44 @@ class MarketParams:
     jump_std: float = 0.01
     garch_alpha: float = 0.10
     garch_beta: float = 0.85
+    max_multiplier: float = 10.0  # upper end of the continuous action, a multiple of the base rate
+    volume_bins: tuple[float, ...] = ()  # bin volumes of the intraday profile; () = flat
+    market_volume: float | None = None  # V in shares; None = VOLUME_FACTOR * Q
+    extra_features: tuple[str, ...] = ()
     _mult: FloatArray = field(init=False, repr=False, compare=False)
     prices: PriceModel = field(init=False, repr=False, compare=False)
+    # derived from the volume profile (README, "Intraday volume"):
+    w: FloatArray = field(init=False, repr=False, compare=False)  # (N,) share of volume
+    betas: FloatArray = field(init=False, repr=False, compare=False)  # (N,) beta_k
+    volume: FloatArray = field(init=False, repr=False, compare=False)  # (N,) v_k = V w_k
+    volume_left: FloatArray = field(init=False, repr=False, compare=False)  # (N+1,) sum_{j>=k} w_j
+    volume_done: FloatArray = field(init=False, repr=False, compare=False)  # (N+1,) sum_{j<k} v_j
+    beta_left: FloatArray = field(init=False, repr=False, compare=False)  # (N+1,) last m betas
 
     def __post_init__(self) -> None:
+        unknown = [f for f in self.extra_features if f not in SIMULATED_FEATURES]
+        if unknown:
+            raise ValueError(f"observation features not available in simulation: {unknown}")
         object.__setattr__(self, "_mult", np.asarray(self.multipliers, dtype=np.float64))
         object.__setattr__(self, "prices", price_model(self.price_model))
+        self._set_volume()
+
+    def _set_volume(self) -> None:
+        w = step_shares(self.volume_bins, self.N)
+        # flat: beta_k is beta itself, so every number of the flat market stays bit-identical
+        flat = np.full(self.N, self.beta)
+        betas = flat if self.is_flat else step_impacts(self.beta, self.alpha, w)
+        volume = self.V * w
+        derived = {
+            "w": w,
+            "betas": betas,
+            "volume": volume,
+            "volume_left": np.concatenate((np.cumsum(w[::-1])[::-1], [0.0])),
+            "volume_done": np.concatenate(([0.0], np.cumsum(volume))),
+            "beta_left": np.concatenate(([0.0], np.cumsum(betas[::-1]))),
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
     @classmethod
     def from_settings(cls, sim: SimulationSettings) -> MarketParams:
@@ -67,6 +104,10 @@ class MarketParams:
             jump_std=sim.jump_std,
             garch_alpha=sim.garch_alpha,
             garch_beta=sim.garch_beta,
+            max_multiplier=sim.max_multiplier,
+            volume_bins=profile_bins(sim.volume_profile),
+            market_volume=sim.market_volume,
+            extra_features=tuple(sim.extra_features),
         )
 
     def with_(self, **changes: Any) -> MarketParams:
@@ -86,6 +127,21 @@ class MarketParams:
         return len(self.multipliers)
 
     @property
+    def is_flat(self) -> bool:
+        """Every step equally liquid: beta_k = beta and VWAP = TWAP."""
+        return not self.volume_bins
+
+    @property
+    def V(self) -> float:
+        """The market's volume over the episode, in shares."""
+        return VOLUME_FACTOR * self.Q if self.market_volume is None else self.market_volume
+
+    @property
+    def obs_dim(self) -> int:
+        """Width of an observation: the four model features and the extra ones."""
+        return BASE_OBS_DIM + len(self.extra_features)
+
+    @property
     def level_scale(self) -> float:
         """Denominator of the 'price vs arrival' feature."""
         return self.P0 * self.sigma * math.sqrt(self.N) if self.sigma > 0 else 1.0
@@ -99,13 +155,24 @@ class MarketParams:
 @dataclass
 class MarketState:
     """B episodes at once: step index k, inventory q, mid price S, previous mid, and the price
-    model's own state `latent` (the OU level theta, the GARCH variance)."""
+    model's own state `latent` (the OU level theta, the GARCH variance).
+
+    The optional observation features keep two running sums, updated only when asked for:
+    `vwap_sum` = sum_{j<k} v_j S_j and `realised_var` = e_k (zeros when not given)."""
 
     k: IntArray
     q: FloatArray
     S: FloatArray
     S_prev: FloatArray
     latent: FloatArray
+    vwap_sum: FloatArray = field(default_factory=lambda: np.zeros(0))
+    realised_var: FloatArray = field(default_factory=lambda: np.zeros(0))
+
+    def __post_init__(self) -> None:
+        if self.vwap_sum.shape != self.q.shape:
+            self.vwap_sum = np.zeros_like(self.q)
+        if self.realised_var.shape != self.q.shape:
+            self.realised_var = np.zeros_like(self.q)
 
     @classmethod
     def initial(cls, p: MarketParams, batch: int) -> MarketState:
@@ -115,6 +182,7 @@ class MarketState:
             S=np.full(batch, p.P0),
             S_prev=np.full(batch, p.P0),
             latent=p.prices.initial_latent(p, batch),
+            realised_var=np.full(batch, p.sigma**2),
         )
 
     def reset_where(self, p: MarketParams, mask: np.ndarray[Any, np.dtype[np.bool_]]) -> None:
@@ -123,3 +191,5 @@ class MarketState:
         self.S[mask] = p.P0
         self.S_prev[mask] = p.P0
         self.latent[mask] = p.prices.initial_latent(p, int(mask.sum()))
+        self.vwap_sum[mask] = 0.0
+        self.realised_var[mask] = p.sigma**2

@@ -13,12 +13,13 @@ from rl_order_execution.strategies.registry import (
     reference_schedule,
     reference_strategies,
 )
-from rl_order_execution.strategies.schedules import POV, ScheduleStrategy
+from rl_order_execution.strategies.schedules import POV, VWAP, ScheduleStrategy
 
 __all__ = [
     "POV",
     "REFERENCES",
     "TWAP",
+    "VWAP",
     "BestDiscreteStrategy",
     "ExactCost",
     "GreedyAgent",

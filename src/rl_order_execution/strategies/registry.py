@@ -17,12 +17,13 @@ from rl_order_execution.exact import (
     schedule_moments,
     trades_from_inventory,
     twap_schedule,
+    vwap_schedule,
 )
 from rl_order_execution.market import FloatArray, MarketParams
 from rl_order_execution.strategies.base import TWAP, Strategy
 from rl_order_execution.strategies.discrete import BestDiscreteStrategy
 from rl_order_execution.strategies.optimal import OptimalStrategy
-from rl_order_execution.strategies.schedules import POV, ScheduleStrategy
+from rl_order_execution.strategies.schedules import POV, VWAP, ScheduleStrategy
 
 
 def _always(p: MarketParams) -> bool:
@@ -31,6 +32,11 @@ def _always(p: MarketParams) -> bool:
 
 def _martingale(p: MarketParams) -> bool:
     return p.prices.is_martingale(p)
+
+
+def _volume_profile(p: MarketParams) -> bool:
+    """VWAP is TWAP on a flat profile: reported only where the volume varies."""
+    return not p.is_flat
 
 
 def _ac_trades(p: MarketParams) -> FloatArray:
@@ -76,6 +82,7 @@ def _best_discrete(p: MarketParams) -> FloatArray:
 
 REFERENCES: tuple[Reference, ...] = (
     Reference("twap", lambda p: TWAP(), twap_schedule, in_runs=True),
+    Reference("vwap", lambda p: VWAP(), vwap_schedule, True, _volume_profile),
     Reference("almgren-chriss", _on_schedule("almgren-chriss", _ac_trades), _ac_trades, True),
     Reference("optimal", lambda p: OptimalStrategy(), optimal_schedule, in_runs=True),
     Reference("best-discrete", BestDiscreteStrategy, _best_discrete, True, _martingale),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rl_order_execution.exact.schedules import POV_FRACTION
+from rl_order_execution.exact.schedules import POV_FRACTION, vwap_rate
 from rl_order_execution.market import FloatArray, MarketParams, MarketState
 
 
@@ -18,6 +18,16 @@ class ScheduleStrategy:
     def __call__(self, p: MarketParams, s: MarketState) -> FloatArray:
         out: FloatArray = self.trades[np.minimum(s.k, self.trades.size - 1)]
         return out
+
+
+class VWAP:
+    """Follow the market's expected volume: n_k = q_k w_k / (w_k + ... + w_{N-1}), the share of
+    what is left that the market is expected to trade now (q_k / (N - k) once no volume is left)."""
+
+    name = "vwap"
+
+    def __call__(self, p: MarketParams, s: MarketState) -> FloatArray:
+        return vwap_rate(p, s.q, s.k)
 
 
 class POV:
