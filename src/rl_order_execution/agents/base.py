@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import optuna
 
     from rl_order_execution.agents.training import (
+        Checkpoints,
         ProgressFn,
         ScalarLogger,
         TrainResult,
@@ -53,6 +54,21 @@ class TrainFn(Protocol):
     ) -> TrainResult: ...
 
 
+class ResumableTrainFn(Protocol):
+    """A TrainFn that can also save its whole state and continue from it (`--resume`)."""
+
+    def __call__(
+        self,
+        settings: Settings,
+        *,
+        logger: ScalarLogger | None = None,
+        progress: ProgressFn | None = None,
+        validation_hook: ValidationHook | None = None,
+        validator: Validator | None = None,
+        checkpoints: Checkpoints | None = None,
+    ) -> TrainResult: ...
+
+
 LoadFn = Callable[["Settings", dict[str, Any], torch.device], Agent]
 SuggestFn = Callable[["optuna.trial.BaseTrial", "OptimizationSettings"], dict[str, Any]]
 
@@ -65,6 +81,7 @@ class AgentSpec:
     train: TrainFn
     load: LoadFn  # (settings it was trained with, policy_state(), device) -> the agent
     suggest: SuggestFn  # one Optuna configuration: the rl settings it changes
+    resumable: ResumableTrainFn | None = None  # train, with checkpoints to resume from; if any
 
 
 def resolve_device(device: str) -> torch.device:

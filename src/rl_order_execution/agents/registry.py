@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from rl_order_execution.agents import dqn
 from rl_order_execution.agents.base import AgentSpec
+from rl_order_execution.agents.sb3 import ppo, sac
 from rl_order_execution.config import Settings
 
-AGENTS: dict[str, AgentSpec] = {spec.kind: spec for spec in (dqn.SPEC,)}
+AGENTS: dict[str, AgentSpec] = {spec.kind: spec for spec in (dqn.SPEC, ppo.SPEC, sac.SPEC)}
 
 
 class UnknownAgentKind(LookupError):
@@ -29,5 +30,5 @@ def agent_spec(kind: str) -> AgentSpec:
 
 
 def settings_kind(settings: Settings) -> str:
-    """The kind of agent the settings train: the Double DQN until settings offer a choice."""
-    return dqn.SPEC.kind
+    """The kind of agent the settings train (rl.agent)."""
+    return settings.rl.agent

@@ -6,6 +6,7 @@ from rl_order_execution.market.dynamics import (
     StepResult,
     base_rate,
     desired_from_actions,
+    desired_from_speeds,
     execution_price,
     expected_next_price,
     market_step,
@@ -17,15 +18,25 @@ from rl_order_execution.market.dynamics import (
     twap_rate,
     twap_value,
 )
-from rl_order_execution.market.envs import ENV_ID, ExecutionEnv, VecExecutionEnv, register_envs
+from rl_order_execution.market.envs import (
+    CONTINUOUS_ENV_ID,
+    ENV_ID,
+    ContinuousExecutionEnv,
+    ExecutionEnv,
+    VecContinuousExecutionEnv,
+    VecExecutionEnv,
+    register_envs,
+)
 from rl_order_execution.market.params import IntArray, MarketParams, MarketState
 from rl_order_execution.market.prices import PRICE_MODELS, LQTransition, PriceModel, price_model
 from rl_order_execution.market.shocks import FloatArray, Shocks
 
 __all__ = [
+    "CONTINUOUS_ENV_ID",
     "ENV_ID",
     "OBS_DIM",
     "PRICE_MODELS",
+    "ContinuousExecutionEnv",
     "ExecutionEnv",
     "FloatArray",
     "IntArray",
@@ -35,9 +46,11 @@ __all__ = [
     "PriceModel",
     "Shocks",
     "StepResult",
+    "VecContinuousExecutionEnv",
     "VecExecutionEnv",
     "base_rate",
     "desired_from_actions",
+    "desired_from_speeds",
     "execution_price",
     "expected_next_price",
     "market_step",

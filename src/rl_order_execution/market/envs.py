@@ -10,8 +10,14 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from rl_order_execution.market.dynamics import desired_from_actions, market_step, observe
+from rl_order_execution.market.dynamics import (
+    desired_from_actions,
+    desired_from_speeds,
+    market_step,
+    observe,
+)
 from rl_order_execution.market.params import MarketParams, MarketState
+from rl_order_execution.market.shocks import FloatArray
 
 if TYPE_CHECKING:
     from rl_order_execution.config import SimulationSettings
@@ -19,9 +25,18 @@ if TYPE_CHECKING:
 ENV_ID = "rl_order_execution/OptimalExecution-v0"
 
 
+# (low, high) of each optional feature (README, "Observation")
+_FEATURE_RANGES = {
+    "volume_remaining": (0.0, 1.0),
+    "vwap_deviation": (-np.inf, np.inf),
+    "realised_vol": (0.0, np.inf),
+}
+
+
 def _spaces(p: MarketParams) -> tuple[spaces.Box, spaces.Discrete]:
-    low = np.array([0.0, 0.0, -np.inf, -np.inf], dtype=np.float32)
-    high = np.array([1.0, 1.0, np.inf, np.inf], dtype=np.float32)
+    extra = [_FEATURE_RANGES[name] for name in p.extra_features]
+    low = np.array([0.0, 0.0, -np.inf, -np.inf] + [lo for lo, _ in extra], dtype=np.float32)
+    high = np.array([1.0, 1.0, np.inf, np.inf] + [hi for _, hi in extra], dtype=np.float32)
     return spaces.Box(low, high, dtype=np.float32), spaces.Discrete(p.n_actions)
 
 
@@ -42,7 +57,7 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
     whatever is left, whatever the action.
 
     ## Observation Space
-    `Box(4,)` float32:
+    `Box(4 + len(extra_features),)` float32:
 
     | index | feature | value | range |
     | ----- | ------- | ----- | ----- |
@@ -51,12 +66,25 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
     | 2 | price vs arrival | (S_k - P0) / (P0 sigma sqrt(N)) | unbounded |
     | 3 | last move | (S_k - S_{k-1}) / (P0 sigma), 0 at k = 0 | unbounded |
 
+    Then the `extra_features` asked for, in the order of that list:
+
+    | feature | value | range |
+    | ------- | ----- | ----- |
+    | volume_remaining | w_k + ... + w_{N-1}: the market's volume still to come | [0, 1] |
+    | vwap_deviation | (VWAP_k - S_k) / (P0 sigma), 0 at k = 0 | unbounded |
+    | realised_vol | sqrt(e_k) / sigma | [0, inf) |
+
+    VWAP_k = sum_{j<k} v_j S_j / sum_{j<k} v_j is the market's VWAP of the mids so far;
+    e_0 = sigma^2, e_k = d e_{k-1} + (1 - d) r_k^2 with d = 2^(-1/10) (half-life 10 steps) and
+    r_k = (S_k + alpha n_{k-1} - S_{k-1}) / P0 (our own permanent impact removed).
+
     With sigma = 0 the scales are 1.
 
     ## Rewards
     In basis points of the arrival notional Q P0: r_k = [n_k (P~_k - P0) - lambda q_k^2 / Q]
-    * 1e4 / (Q P0), with the execution price P~_k = S_k - beta n_k. The undiscounted return is
-    minus the risk-adjusted cost C.
+    * 1e4 / (Q P0), with the execution price P~_k = S_k - beta_k n_k (beta_k = beta on the flat
+    volume profile; it grows with the step's participation otherwise). The undiscounted return
+    is minus the risk-adjusted cost C.
 
     ## Starting State
     k = 0, q_0 = Q, S_0 = P0 (the price model's own state at its start: the OU level at P0, the
@@ -88,11 +116,15 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
     def step(self, action: np.int64 | int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         p = self.params
         shock = p.prices.draw_step(p, self.np_random, 1)
-        desired = desired_from_actions(p, self._state, np.array([int(action)]))
+        desired = self._desired(action)
         res = market_step(p, self._state, desired, shock)
         info = {"shares": float(res.n[0]), "execution_price": float(res.exec_price[0])}
         obs = observe(p, self._state)[0]
         return obs, float(res.reward[0]), bool(res.terminated[0]), False, info
+
+    def _desired(self, action: Any) -> FloatArray:
+        """Shares the action asks for (the continuous env overrides this one line of physics)."""
+        return desired_from_actions(self.params, self._state, np.array([int(action)]))
 
 
 class VecExecutionEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
@@ -129,7 +161,7 @@ class VecExecutionEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         p = self.params
         shock = p.prices.draw_step(p, self._rng, self.num_envs)
-        desired = desired_from_actions(p, self._state, np.asarray(actions, dtype=np.int64))
+        desired = self._desired(actions)
         res = market_step(p, self._state, desired, shock)
         obs = observe(p, self._state)
         info: dict[str, Any] = {"shares": res.n, "execution_price": res.exec_price}
@@ -141,6 +173,10 @@ class VecExecutionEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         truncated = np.zeros(self.num_envs, dtype=np.bool_)
         return obs, res.reward, res.terminated, truncated, info
 
+    def _desired(self, actions: np.ndarray) -> FloatArray:
+        """Shares each action asks for (the continuous env overrides this)."""
+        return desired_from_actions(self.params, self._state, np.asarray(actions, dtype=np.int64))
+
 
 def register_envs() -> None:
     if ENV_ID not in gym.registry:
@@ -149,3 +185,54 @@ def register_envs() -> None:
             entry_point="rl_order_execution.market.envs:ExecutionEnv",
             vector_entry_point="rl_order_execution.market.envs:VecExecutionEnv",
         )
+    if CONTINUOUS_ENV_ID not in gym.registry:
+        gym.register(
+            id=CONTINUOUS_ENV_ID,
+            entry_point="rl_order_execution.market.envs:ContinuousExecutionEnv",
+            vector_entry_point="rl_order_execution.market.envs:VecContinuousExecutionEnv",
+        )
+
+
+# --- continuous actions (PPO, SAC) ------------------------------------------------------------
+
+CONTINUOUS_ENV_ID = "rl_order_execution/OptimalExecutionContinuous-v0"
+
+
+def _speed_space(p: MarketParams) -> spaces.Box:
+    """One float32 speed in [0, max_multiplier], a multiple of the base rate."""
+    return spaces.Box(0.0, p.max_multiplier, shape=(1,), dtype=np.float32)
+
+
+class ContinuousExecutionEnv(ExecutionEnv):
+    """`ExecutionEnv` with a continuous speed: the same market, observation, reward and end.
+
+    ## Action Space
+    `Box(0, max_multiplier, (1,), float32)`: action a sells a times the base rate (as for the
+    discrete multipliers), never more than held; values outside the box are clipped into it.
+    """
+
+    def __init__(self, simulation: SimulationSettings | MarketParams | None = None) -> None:
+        super().__init__(simulation)
+        self.action_space = _speed_space(self.params)  # type: ignore[assignment]
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        return super().step(action)
+
+    def _desired(self, action: Any) -> FloatArray:
+        speed = np.asarray(action, dtype=np.float64).reshape(1)
+        return desired_from_speeds(self.params, self._state, speed)
+
+
+class VecContinuousExecutionEnv(VecExecutionEnv):
+    """B continuous-action episodes in lockstep, actions of shape (B, 1) (or (B,))."""
+
+    def __init__(
+        self, num_envs: int = 1, simulation: SimulationSettings | MarketParams | None = None
+    ) -> None:
+        super().__init__(num_envs, simulation)
+        self.single_action_space = _speed_space(self.params)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
+
+    def _desired(self, actions: np.ndarray) -> FloatArray:
+        speeds = np.asarray(actions, dtype=np.float64).reshape(self.num_envs)
+        return desired_from_speeds(self.params, self._state, speeds)

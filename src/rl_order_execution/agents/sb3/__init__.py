@@ -1,0 +1,7 @@
+"""Stable-Baselines3's PPO (kind "ppo") and SAC (kind "sac") on the continuous speed.
+
+`env` (our batched market as an SB3 VecEnv, and the learner's reward as a wrapper), `agent` (a
+policy behind our Agent seam and in our checkpoint format), `training` (the loop around SB3's
+`learn`: our tags, validation, keep-best), `ppo` and `sac` (each algorithm's settings, restore
+and search space). Nothing here imports SB3 until an SB3 agent is trained or loaded.
+"""

@@ -1,0 +1,59 @@
+"""A trained Stable-Baselines3 policy behind our `Agent` seam: its deterministic (mean) action as
+a speed for a whole batch of observations, and its tensors for our checkpoint (never SB3's zip,
+whose cloudpickled objects would run code on load)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.policies import BasePolicy
+
+from rl_order_execution.agents.sb3.env import speed_from_action
+from rl_order_execution.market import FloatArray, MarketParams
+
+
+class SB3Agent:
+    """An SB3 policy acting deterministically: PPO's mean action, SAC's tanh of its mean."""
+
+    def __init__(self, kind: str, policy: BasePolicy, p: MarketParams) -> None:
+        self.kind = kind
+        self.policy = policy
+        self.params = p
+
+    def speeds(self, obs: np.ndarray) -> FloatArray:
+        """The mean action for each row of obs (B, obs_dim), as a speed in [0, max_multiplier]."""
+        actions, _ = self.policy.predict(obs, deterministic=True)
+        return speed_from_action(self.params, np.asarray(actions))
+
+    def policy_state(self) -> dict[str, Any]:
+        """Every tensor of the policy (actor and critics), on the CPU."""
+        state = self.policy.state_dict()
+        return {k: v.detach().cpu().clone() for k, v in state.items()}
+
+    def load_policy_state(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state)
+
+
+def _no_learning(_progress: float) -> float:
+    return 0.0
+
+
+def restored(
+    kind: str,
+    policy_class: type[BasePolicy],
+    kwargs: dict[str, Any],
+    p: MarketParams,
+    obs_space: Any,
+    state: dict[str, Any],
+    device: torch.device,
+) -> SB3Agent:
+    """A policy of `policy_class` built from the settings' description, with the saved tensors."""
+    from rl_order_execution.agents.sb3.env import ACTION_SPACE
+
+    policy = policy_class(obs_space, ACTION_SPACE, _no_learning, **kwargs).to(device)
+    agent = SB3Agent(kind, policy, p)
+    agent.load_policy_state(state)
+    policy.set_training_mode(False)
+    return agent

@@ -1,0 +1,133 @@
+"""Our batched market as Stable-Baselines3 sees it: a `VecEnv` stepping every episode in one numpy
+call, and the learner-side reward as a wrapper over it.
+
+SB3's policies act in [-1, 1] (SAC squashes into it, PPO clips to it); `speed_from_action` maps
+that onto the market's continuous speed in [0, max_multiplier], for training and evaluation alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3.common.vec_env.base_vec_env import (
+    VecEnv,
+    VecEnvIndices,
+    VecEnvObs,
+    VecEnvStepReturn,
+    VecEnvWrapper,
+)
+
+from rl_order_execution.agents.shaping import learner_reward
+from rl_order_execution.config import RLSettings
+from rl_order_execution.market import FloatArray, MarketParams, VecContinuousExecutionEnv
+
+ACTION_SPACE = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+
+
+def _width(space: spaces.Space[Any]) -> int:
+    assert space.shape is not None
+    return int(space.shape[0])
+
+
+def speed_from_action(p: MarketParams, actions: np.ndarray) -> FloatArray:
+    """An SB3 action in [-1, 1] (clipped into it) as a speed in [0, max_multiplier], shape (B,)."""
+    a = np.clip(np.asarray(actions, dtype=np.float64).reshape(len(actions)), -1.0, 1.0)
+    out: FloatArray = (a + 1.0) * (0.5 * p.max_multiplier)
+    return out
+
+
+class MarketVecEnv(VecEnv):
+    """B continuous-action episodes in lockstep, behind SB3's VecEnv interface.
+
+    Rewards are the env's (bps). A finished episode restarts in the same step; its last
+    observation is in infos[i]["terminal_observation"] (SB3's convention) and, for the whole
+    batch at once, in `next_obs` (the true successor of every row, final rows included).
+    """
+
+    def __init__(self, p: MarketParams, num_envs: int, seed: int) -> None:
+        self.market = VecContinuousExecutionEnv(num_envs, p)
+        self.params = p
+        super().__init__(num_envs, self.market.single_observation_space, ACTION_SPACE)
+        self._seed: int | None = seed  # used by the first reset only: one stream per training
+        self._actions = np.zeros((num_envs, 1), dtype=np.float32)
+        self.next_obs = np.zeros((num_envs, _width(self.observation_space)), dtype=np.float32)
+        self.running = np.zeros(num_envs)  # env return so far of each live episode
+        self.recent: deque[float] = deque(maxlen=100)  # returns of the last 100 episodes
+        self.episodes = 0
+        self.finished = 0  # episodes the last step finished
+
+    def reset(self) -> VecEnvObs:
+        obs, _ = self.market.reset(seed=self._seed)
+        self._seed = None
+        self.running[:] = 0.0
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = actions
+
+    def step_wait(self) -> VecEnvStepReturn:
+        speeds = speed_from_action(self.params, self._actions)
+        obs, reward, terminated, _, info = self.market.step(speeds)
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        self.next_obs = obs
+        self.running += reward
+        self.finished = int(terminated.sum())
+        if self.finished:
+            final = info["final_obs"]
+            self.next_obs = np.where(terminated[:, None], final, obs)
+            for i in np.flatnonzero(terminated):  # SB3 reads each finished episode's info
+                infos[i]["terminal_observation"] = final[i]
+            self.recent.extend(self.running[terminated].tolist())
+            self.episodes += self.finished
+            self.running[terminated] = 0.0
+        return obs, reward.astype(np.float32), terminated.copy(), infos
+
+    @property
+    def mean_return(self) -> float:
+        """Mean env return (bps) of the last 100 finished episodes."""
+        return float(np.mean(self.recent)) if self.recent else math.nan
+
+    # SB3's VecEnv asks for these; one batched market has no sub-environments to reach into.
+    def close(self) -> None:
+        pass
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return [getattr(self.market, attr_name)] * len(list(self._get_indices(indices)))
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        setattr(self.market, attr_name, value)
+
+    def env_method(
+        self, method_name: str, *args: Any, indices: VecEnvIndices = None, **kwargs: Any
+    ) -> list[Any]:
+        raise NotImplementedError(f"{type(self).__name__} has no per-episode env to call")
+
+    def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
+        return [False] * len(list(self._get_indices(indices)))
+
+
+class LearnerReward(VecEnvWrapper):
+    """What the learner sees: the env's reward, potential-shaped by the TWAP value and with the
+    price noise of the held inventory removed (`agents.shaping`). Observations, episode ends and
+    every reported number are the env's."""
+
+    def __init__(self, venv: MarketVecEnv, rl: RLSettings) -> None:
+        super().__init__(venv)
+        self.market_env = venv
+        self.rl = rl
+        self._obs: np.ndarray = np.zeros(0, dtype=np.float32)  # the last observations
+
+    def reset(self) -> VecEnvObs:
+        self._obs = np.asarray(self.venv.reset())
+        return self._obs
+
+    def step_wait(self) -> VecEnvStepReturn:
+        obs, reward, terminated, infos = self.venv.step_wait()
+        p = self.market_env.params
+        shaped = learner_reward(p, self.rl, self._obs, reward, self.market_env.next_obs, terminated)
+        self._obs = np.asarray(obs)
+        return obs, shaped, terminated, infos

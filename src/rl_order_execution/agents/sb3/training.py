@@ -1,0 +1,159 @@
+"""Training any Stable-Baselines3 algorithm on our market, top to bottom: build the batched VecEnv
+and the learner's reward, let SB3 learn, and at every step of it (a callback) log with our tags,
+validate on the run's own validation set, keep the best policy and stop at the episode budget."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import KVWriter, Logger
+
+from rl_order_execution.agents.base import resolve_device
+from rl_order_execution.agents.sb3.agent import SB3Agent
+from rl_order_execution.agents.sb3.env import LearnerReward, MarketVecEnv
+from rl_order_execution.agents.training import (
+    ProgressFn,
+    ScalarLogger,
+    TrainingSeeds,
+    TrainResult,
+    ValidationHook,
+    ValidationPoint,
+)
+from rl_order_execution.agents.validation import Validator
+from rl_order_execution.config import Settings
+from rl_order_execution.market import MarketParams
+
+log = logging.getLogger(__name__)
+
+# (settings, the wrapped env, seed, device) -> the SB3 algorithm, untrained
+BuildFn = Callable[[Settings, LearnerReward, int, torch.device], BaseAlgorithm]
+NEVER = 10**12  # SB3's timestep budget: the callback stops at the episode budget instead
+
+
+class TagWriter(KVWriter):
+    """SB3's `train/...` values as our TensorBoard tags `losses/...`, by gradient update."""
+
+    def __init__(self, logger: ScalarLogger) -> None:
+        self.logger = logger
+
+    def write(
+        self, key_values: dict[str, Any], key_excluded: dict[str, Any], step: int = 0
+    ) -> None:
+        updates = int(key_values.get("train/n_updates", step))
+        for key, value in key_values.items():
+            if (
+                key.startswith("train/")
+                and key != "train/n_updates"
+                and isinstance(value, int | float)
+            ):
+                self.logger.add_scalar("losses/" + key.removeprefix("train/"), value, updates)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Supervisor(BaseCallback):
+    """Called by SB3 after every vectorised step: charts, validation, keep-best, progress, stop."""
+
+    agent: SB3Agent
+    env: MarketVecEnv
+    budget: int
+    eval_interval: int
+    validator: Validator
+    scalars: ScalarLogger | None = None
+    progress: ProgressFn | None = None
+    validation_hook: ValidationHook | None = None
+    best_state: dict[str, Any] = field(default_factory=dict)
+    best_bps: float = -math.inf
+    history: list[ValidationPoint] = field(default_factory=list)
+    next_eval: int = 0
+
+    def __post_init__(self) -> None:
+        super().__init__()
+        self.next_eval = self.eval_interval
+        self.best_state = self.agent.policy_state()
+
+    def _on_step(self) -> bool:
+        env, episodes = self.env, self.env.episodes
+        if env.finished and self.scalars is not None:
+            self.scalars.add_scalar("charts/episodic_return_bps", env.mean_return, episodes)
+        if episodes >= self.next_eval or episodes >= self.budget:
+            self.next_eval = episodes + self.eval_interval
+            self.validate(episodes)
+        if self.progress is not None:
+            self.progress(episodes, {"return_bps": env.mean_return, "epsilon": math.nan})
+        return episodes < self.budget
+
+    def validate(self, episodes: int) -> None:
+        bps = self.validator.savings_bps(self.agent)
+        self.history.append(ValidationPoint(episodes, bps))
+        if bps > self.best_bps:
+            self.best_bps, self.best_state = bps, self.agent.policy_state()
+        log.debug("validation after %d episodes: %.2f bps cost savings vs TWAP", episodes, bps)
+        if self.scalars is not None:
+            self.scalars.add_scalar("eval/cost_savings_vs_twap_bps", bps, episodes)
+        if self.validation_hook is not None:
+            self.validation_hook(episodes, bps)
+
+
+def train_sb3(
+    kind: str,
+    n_envs: int,
+    build: BuildFn,
+    settings: Settings,
+    *,
+    logger: ScalarLogger | None = None,
+    progress: ProgressFn | None = None,
+    validation_hook: ValidationHook | None = None,
+    validator: Validator | None = None,
+) -> TrainResult:
+    """Train an SB3 algorithm for settings.rl.episodes episodes on settings.simulation.
+
+    Hooks as for every agent (`agents.base.TrainFn`). Seeds: the env's stream and SB3's `seed=`
+    (its torch and numpy generators) both come from the master seed's SeedSequence.
+    """
+    rl, p = settings.rl, MarketParams.from_settings(settings.simulation)
+    seeds = TrainingSeeds.from_master(settings.simulation.seed)
+    market = MarketVecEnv(p, min(n_envs, rl.episodes), seeds.env)
+    model = build(settings, LearnerReward(market, rl), seeds.agent, resolve_device(rl.device))
+    model.set_logger(Logger(None, [TagWriter(logger)] if logger is not None else []))
+    agent = SB3Agent(kind, model.policy, p)
+    supervisor = Supervisor(
+        agent,
+        market,
+        budget=rl.episodes,
+        eval_interval=rl.eval_interval,
+        validator=validator or Validator.from_settings(settings),
+        scalars=logger,
+        progress=progress,
+        validation_hook=validation_hook,
+    )
+    start = time.perf_counter()
+    model.learn(total_timesteps=NEVER, callback=supervisor, log_interval=_log_interval(model))
+    if rl.keep_best:
+        agent.load_policy_state(supervisor.best_state)
+    agent.policy.set_training_mode(False)
+    return TrainResult(
+        agent=agent,
+        episodes=market.episodes,
+        updates=int(getattr(model, "_n_updates", 0)),
+        seconds=time.perf_counter() - start,
+        best_validation_bps=float(supervisor.best_bps),
+        history=supervisor.history,
+    )
+
+
+def _log_interval(model: BaseAlgorithm) -> int:
+    """SB3 writes its losses every rollout (on-policy) or every n_envs episodes (off-policy)."""
+    from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+
+    return int(model.n_envs) if isinstance(model, OffPolicyAlgorithm) else 1
