@@ -11,22 +11,28 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
+import sqlalchemy
+import yaml
 from optuna.trial import FrozenTrial, TrialState
 from pydantic import ValidationError
 from rich.console import Console
+from typer.testing import CliRunner
 
 from rl_order_execution import tuning
 from rl_order_execution.agents.dqn import train
 from rl_order_execution.agents.registry import AGENTS
+from rl_order_execution.cli import app
 from rl_order_execution.config import OptimizationSettings, Settings, SettingsError, load_settings
 from rl_order_execution.tuning import (
     Objective,
@@ -34,6 +40,8 @@ from rl_order_execution.tuning import (
     PruningHook,
     SurplusTrial,
     WorkerJob,
+    defaults_key,
+    fail_dead_trials,
     open_study,
     optimize,
     resolve_study_name,
@@ -53,9 +61,15 @@ GOOD = {
     "n_envs": 8,
 }
 BAD = GOOD | {"lr": 1e-7}  # the network barely moves from its random initial policy
+# BAD as rl settings: current settings that every trained trial should beat
+BAD_RL = {k: v for k, v in BAD.items() if k not in ("gamma", "hidden_width")} | {
+    "hidden_sizes": [32, 32]
+}
 
 
-def tiny(storage: str, **optimization: Any) -> Settings:
+def tiny_data(
+    storage: str, rl: dict[str, Any] | None = None, **optimization: Any
+) -> dict[str, Any]:
     """A market and budget small enough for a trial to train in a fraction of a second."""
     opt = {
         "storage": storage,
@@ -75,14 +89,17 @@ def tiny(storage: str, **optimization: Any) -> Settings:
         "heartbeat_interval": 1,
         "grace_period": 2,
     }
-    return Settings.model_validate(
-        {
-            "simulation": {"time_horizon": 5, "risk_aversion": 3.0},
-            "rl": {"learning_starts": 20, "memory_size": 5000, "n_envs": 8, "batch_size": 16},
-            "optimization": opt | optimization,
-            "logging": {"progress": False, "tensorboard": False},
-        }
-    )
+    base_rl = {"learning_starts": 20, "memory_size": 5000, "n_envs": 8, "batch_size": 16}
+    return {
+        "simulation": {"time_horizon": 5, "risk_aversion": 3.0},
+        "rl": base_rl | (rl or {}),
+        "optimization": opt | optimization,
+        "logging": {"progress": False, "tensorboard": False},
+    }
+
+
+def tiny(storage: str, rl: dict[str, Any] | None = None, **optimization: Any) -> Settings:
+    return Settings.model_validate(tiny_data(storage, rl, **optimization))
 
 
 def sqlite(tmp_path: Path) -> str:
@@ -114,13 +131,14 @@ def states(study: optuna.Study) -> dict[TrialState, int]:
 
 
 def test_study_prunes_and_writes_best_params_that_load_settings_reads(tmp_path: Path) -> None:
-    settings = tiny(sqlite(tmp_path), n_trials=4)
+    settings = tiny(sqlite(tmp_path), rl=BAD_RL, n_trials=4)  # current settings: untrained
     enqueue(settings, GOOD, BAD)
     result = run(settings, tmp_path)
     study = load(settings)
     trials = study.get_trials()
     assert result.finished and result.done == 4
     assert trials[1].state == TrialState.PRUNED  # stuck at its initial policy, below the median
+    assert trials[2].user_attrs["defaults"] and trials[2].state == TrialState.COMPLETE  # unpruned
     steps = sorted(trials[1].intermediate_values)
     assert steps[0] == 10 and max(steps) < 48  # nominal episode counts; pruned before its 48
     assert result.best is not None and result.best_value == study.best_value
@@ -143,7 +161,7 @@ def test_objective_is_validation_savings_and_a_trained_agent_scores_higher(
     settings = tiny(sqlite(tmp_path), n_trials=2, pruning=False)
     enqueue(settings, BAD, GOOD)
     run(settings, tmp_path)
-    bad, good = load(settings).get_trials()
+    bad, good = load(settings).get_trials(states=(TrialState.COMPLETE,))
     assert good.value is not None and bad.value is not None
     assert good.value > bad.value + 100  # bps: the untrained policy loses heavily to TWAP
     assert load(settings).best_trial.number == good.number
@@ -386,3 +404,152 @@ def postgres_url() -> Iterator[str]:
 
 def test_two_workers_share_one_postgresql_study(postgres_url: str, tmp_path: Path) -> None:
     assert_two_workers_fill_the_study(tiny(postgres_url, n_trials=4), tmp_path)
+
+
+# --- the current settings as the bar to beat; Ctrl-C ------------------------------------------
+
+
+def write_config(tmp_path: Path, data: dict[str, Any]) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_the_current_settings_are_scored_first_and_never_written(tmp_path: Path) -> None:
+    settings = tiny(sqlite(tmp_path), n_trials=1)
+    console = Console(record=True, width=300)
+    result = optimize(settings, best_params_path=tmp_path / "best.yaml", console=console)
+    (first,) = load(settings).get_trials()
+    assert first.state == TrialState.COMPLETE and first.params == {}
+    assert first.user_attrs["defaults"] == first.user_attrs["rl_key"] == defaults_key(settings)
+    assert first.value == train(trial_settings(settings, {})).best_validation_bps
+    assert result.best_params_path is None and not (tmp_path / "best.yaml").exists()
+    assert "not written: no trial beats the" in console.export_text()
+
+
+def test_best_params_are_written_only_when_they_beat_the_current_settings(tmp_path: Path) -> None:
+    data = tiny_data(sqlite(tmp_path), rl=BAD_RL, n_trials=2, pruning=False)
+    settings = Settings.model_validate(data)
+    enqueue(settings, GOOD)  # trial 0; the current (BAD) settings become trial 1
+    path = tmp_path / "best.yaml"
+    console = Console(record=True, width=300)
+    result = optimize(settings, best_params_path=path, console=console)
+    good, current = load(settings).get_trials()
+    assert current.user_attrs["defaults"] and good.value is not None and current.value is not None
+    assert good.value > current.value and result.best_params_path == path
+    shown = console.export_text()
+    assert f"wrote {path}: trial #0 scores {good.value:.2f} bps on validation" in shown
+    assert f"vs the {current.value:.2f} bps for the current settings (trial #1)" in shown
+    written = path.read_text()
+    # rerun with the same --n-trials, now reading the file: no new trial, nothing rewritten
+    reread, _ = load_settings(config_path=write_config(tmp_path, data), best_params_path=path)
+    console = Console(record=True, width=300)
+    again = optimize(reread, best_params_path=path, console=console)
+    assert len(load(settings).get_trials()) == 2 and again.best_params_path is None
+    assert path.read_text() == written
+    assert f"no trial beats the {good.value:.2f} bps for the current settings (trial #0)" in (
+        console.export_text()
+    )
+
+
+def test_the_discount_is_searched_only_when_asked() -> None:
+    study = optuna.create_study(direction="maximize")
+    off = tiny("sqlite://").optimization
+    on = off.model_copy(update={"search_gamma": True})
+    assert "gamma" not in AGENTS["ddqn"].suggest(study.ask(), off)
+    trial = study.ask()
+    assert off.gamma_min <= AGENTS["ddqn"].suggest(trial, on)["gamma"] <= off.gamma_max
+    assert "gamma" in trial.params
+
+
+def test_ctrl_c_during_optimize_prints_one_line_and_records_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(settings: Settings, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(AGENTS, "ddqn", replace(AGENTS["ddqn"], train=interrupted))
+    monkeypatch.chdir(tmp_path)
+    data = tiny_data(sqlite(tmp_path), n_trials=2)
+    args = ["optimize", "--config", str(write_config(tmp_path, data)), "--no-best-params"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 130
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if "Ctrl-C" in line]
+    assert len(lines) == 1 and "the same command resumes the study" in lines[0]
+    (trial,) = load(Settings.model_validate(data)).get_trials()
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs["fail_reason"] == "KeyboardInterrupt: stopped by Ctrl-C"
+
+
+# --- dead workers and simultaneous first starts ----------------------------------------------
+
+
+def test_resume_fails_and_retries_a_running_trial_that_never_had_a_heartbeat(
+    tmp_path: Path,
+) -> None:
+    settings = tiny(sqlite(tmp_path), n_trials=3, pruning=False)
+    run(with_options(settings, n_trials=2), tmp_path)
+    study = load(settings)
+    dead = study.ask()  # RUNNING, and no worker ever recorded a heartbeat for it
+    assert fail_dead_trials(study) == []  # it started just now: its worker may be alive
+    started = datetime.now() - timedelta(seconds=settings.optimization.grace_period + 60)
+    with tuning.make_storage(settings.optimization).engine.begin() as connection:
+        connection.execute(
+            sqlalchemy.text("UPDATE trials SET datetime_start = :t WHERE trial_id = :i"),
+            {"t": started, "i": dead._trial_id},
+        )
+    result = run(settings, tmp_path)
+    study = load(settings)
+    assert result.finished and result.done == 3
+    assert states(study) == {TrialState.COMPLETE: 3, TrialState.FAIL: 1}  # nothing RUNNING
+    assert study.get_trials()[dead.number].state == TrialState.FAIL
+    retried = [t for t in study.get_trials() if t.system_attrs.get("failed_trial") == dead.number]
+    assert [t.state for t in retried] == [TrialState.COMPLETE]
+
+
+def start_together(tmp_path: Path, storage: str, processes: int, n_trials: int) -> None:
+    """`rl-exec optimize` started `processes` times at once on one fresh storage."""
+    data = tiny_data(storage, n_trials=n_trials, pruning=False)
+    config = write_config(tmp_path, data)
+    command = [sys.executable, "-m", "rl_order_execution", "optimize", "--config", str(config)]
+    command += ["--no-best-params", "--no-write-best-params"]
+    env = os.environ | {"RL_LOGGING__PROGRESS": "false"}
+    started = [
+        subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(processes)
+    ]
+    outputs = [p.communicate(timeout=55)[0] for p in started]
+    for process, output in zip(started, outputs, strict=True):
+        assert process.returncode == 0, output
+    settings = Settings.model_validate(data)
+    assert optuna.get_all_study_names(storage) == [resolve_study_name(settings)]
+    study = load(settings)
+    done = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+    assert len(done) == n_trials
+    assert TrialState.RUNNING not in states(study)
+    assert sum("defaults" in t.user_attrs for t in study.get_trials()) == 1
+
+
+def test_four_optimize_processes_started_together_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
+    start_together(tmp_path, sqlite(tmp_path), processes=4, n_trials=4)
+
+
+def test_four_optimize_processes_started_together_on_a_fresh_postgresql_database(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    start_together(tmp_path, postgres_url, processes=4, n_trials=4)
+
+
+def test_market_hash_of_an_unchanged_market_survives_new_settings() -> None:
+    """Settings added since the first edition count only when set, so old studies keep their
+    names (hashes recorded with the first edition's code)."""
+    from rl_order_execution.config import SimulationSettings
+    from rl_order_execution.tuning.study import market_hash
+
+    assert market_hash(SimulationSettings()) == "30eaf23c"
+    ou = SimulationSettings(price_model="ou", risk_aversion=0.0, volatility=0.004)
+    assert market_hash(ou) == "da23ae9a"
+    assert market_hash(SimulationSettings(price_model="jump")) != "30eaf23c"
+    assert market_hash(SimulationSettings(volume_profile="u_shape")) != "30eaf23c"
+    assert market_hash(SimulationSettings(seed=7)) == "30eaf23c"

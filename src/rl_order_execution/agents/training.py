@@ -1,10 +1,11 @@
-"""What every agent's training shares: the seed streams, the hooks it calls, the typed result."""
+"""What every agent's training shares: the seed streams, the hooks it calls (progress, validation,
+checkpoints), the typed result."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -20,6 +21,28 @@ class ScalarLogger(Protocol):
 
 ProgressFn = Callable[[int, dict[str, float]], None]  # (episodes done, stats), every env step
 ValidationHook = Callable[[int, float], None]  # (episodes done, savings bps); raise to stop
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on request (Ctrl-C) at a clean point, after saving its checkpoint."""
+
+    def __init__(self, episodes: int) -> None:
+        super().__init__(f"training interrupted after {episodes:,} episodes")
+        self.episodes = episodes
+
+
+class Checkpoints(Protocol):
+    """Where a training loop saves the state it needs to continue, and finds it again."""
+
+    def restore(self) -> dict[str, Any] | None:
+        """The saved training state to continue from; None to start afresh."""
+        ...
+
+    def reached(self, episodes: int, finished: bool, state: Callable[[], dict[str, Any]]) -> None:
+        """Called at the end of every loop iteration (a clean point). Saves state() when the
+        episode count crosses a checkpoint boundary, when training has finished, or when a stop
+        was requested; after saving on a stop request it raises TrainingInterrupted."""
+        ...
 
 
 @dataclass
@@ -62,3 +85,15 @@ class TrainResult:
     seconds: float
     best_validation_bps: float
     history: list[ValidationPoint] = field(default_factory=list)
+
+
+def generator_state(rng: np.random.Generator) -> dict[str, Any]:
+    """A generator's exact position as plain data (ints and strings), for a checkpoint."""
+    return dict(rng.bit_generator.state)
+
+
+def generator_from_state(state: dict[str, Any]) -> np.random.Generator:
+    """The generator generator_state() described, continuing where it stopped."""
+    bit_generator = getattr(np.random, state["bit_generator"])()
+    bit_generator.state = state
+    return np.random.Generator(bit_generator)

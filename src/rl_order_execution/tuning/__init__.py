@@ -23,12 +23,18 @@ from rl_order_execution.config import (
     SettingsError,
     format_validation_error,
 )
-from rl_order_execution.tuning.best_params import best_params_document, write_best_params
+from rl_order_execution.tuning.best_params import (
+    BestParamsDecision,
+    best_params_document,
+    decide_best_params,
+    write_best_params,
+)
 from rl_order_execution.tuning.monitor import StudyMonitor, progress_bar, quiet_optuna
 from rl_order_execution.tuning.objective import (
     Objective,
     PruningHook,
     SurplusTrial,
+    defaults_key,
     trial_settings,
 )
 from rl_order_execution.tuning.storage import display_url, in_memory, make_storage
@@ -40,9 +46,16 @@ from rl_order_execution.tuning.study import (
     trial_counts,
 )
 from rl_order_execution.tuning.summary import OptimizeResult, print_failures, print_summary
-from rl_order_execution.tuning.workers import WorkerJob, run_processes, run_worker, worker_main
+from rl_order_execution.tuning.workers import (
+    WorkerJob,
+    fail_dead_trials,
+    run_processes,
+    run_worker,
+    worker_main,
+)
 
 __all__ = [
+    "BestParamsDecision",
     "Objective",
     "OptimizeResult",
     "PruningHook",
@@ -51,6 +64,9 @@ __all__ = [
     "best_params_document",
     "best_trial",
     "check_search_space",
+    "decide_best_params",
+    "defaults_key",
+    "fail_dead_trials",
     "make_storage",
     "market_hash",
     "open_study",
@@ -114,7 +130,8 @@ def optimize(
     console: Console | None = None,
     study_name_includes_market_hash: bool | None = None,
 ) -> OptimizeResult:
-    """`rl-exec optimize`: run the study to n_trials done trials; write the best parameters.
+    """`rl-exec optimize`: run the study to n_trials done trials, the current settings scored
+    first; write the best parameters only when a trial beats the current settings.
 
     None keeps the value from settings.optimization; best_params_path=None writes nothing.
     """
@@ -128,22 +145,30 @@ def optimize(
     )
     check_search_space(settings, workers)
     opt, name = settings.optimization, resolve_study_name(settings)
+    current = defaults_key(settings)
     with quiet_optuna():
-        study = open_study(opt, name)  # created here, so workers never race to create it
+        study = open_study(opt, name, defaults_key=current)  # workers then load, never create
         console.print(
             f"optimizing study [bold]{name}[/bold] in {display_url(opt.storage)} "
             f"with {workers} worker(s)",
             highlight=False,
         )
-        codes = _run(settings, study, workers, console)
+        try:
+            codes = _run(settings, study, workers, console)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(
+                "stopped by Ctrl-C; the running trial is recorded as failed (fail_reason), and "
+                "the same command resumes the study"
+            ) from None
         trials = study.get_trials(deepcopy=False)
     best = best_trial(trials)
-    written = best_params_path if best is not None else None
-    if best is not None and best_params_path is not None:
+    decision = decide_best_params(trials, current, best_params_path)
+    if decision.write and best_params_path is not None and best is not None:
         write_best_params(best_params_path, best, name, opt.storage)
     counts = Counter(t.state for t in trials)
+    written = best_params_path if decision.write else None
     result = OptimizeResult(
-        name, display_url(opt.storage), opt.n_trials, counts, best, written, codes
+        name, display_url(opt.storage), opt.n_trials, counts, best, written, codes, decision
     )
     print_failures(console, trials)
     print_summary(console, result, settings)

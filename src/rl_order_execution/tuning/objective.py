@@ -1,12 +1,14 @@
 """One trial: claim a slot in the study, sample the agent's search space, train with pruning.
 
 The value is the greedy agent's best risk-adjusted cost savings vs TWAP (bps) on the validation
-shocks (their own seed, never the test set), maximised. A trial that raises is recorded as FAIL
-with a `fail_reason`.
+shocks (their own seed, never the test set), maximised. A trial that raises (Ctrl-C included) is
+recorded as FAIL with a `fail_reason`. The trial queued with the `defaults` attribute trains the
+current settings unchanged and is never pruned: it is the score every other trial must beat.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +18,7 @@ from optuna.trial import TrialState
 
 from rl_order_execution.agents.registry import agent_spec, settings_kind
 from rl_order_execution.config import RLSettings, Settings
-from rl_order_execution.tuning.study import DONE_STATES
+from rl_order_execution.tuning.study import DEFAULTS_ATTR, DONE_STATES, KEY_ATTR
 
 
 class SurplusTrial(Exception):
@@ -26,7 +28,9 @@ class SurplusTrial(Exception):
 def trial_settings(settings: Settings, rl_changes: dict[str, Any]) -> Settings:
     """Base settings plus the trial's rl changes and tuning budget; no progress, no TensorBoard."""
     opt = settings.optimization
-    rl = settings.rl.model_dump() | rl_changes
+    rl = settings.rl.model_dump()
+    # an agent's own section (rl.ppo, rl.sac) is updated, not replaced: untuned keys stay
+    rl |= {k: rl[k] | v if isinstance(v, dict) else v for k, v in rl_changes.items()}
     rl |= {
         "episodes": opt.tuning_episodes,
         "eval_interval": opt.report_interval,
@@ -36,6 +40,17 @@ def trial_settings(settings: Settings, rl_changes: dict[str, Any]) -> Settings:
     return settings.model_copy(update={"rl": RLSettings.model_validate(rl), "logging": logging})
 
 
+def settings_key(settings: Settings) -> str:
+    """Identifies the rl settings a trial trains with (the device aside)."""
+    data = settings.rl.model_dump_json(exclude={"device"})
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+def defaults_key(settings: Settings) -> str:
+    """The key of a trial that trains the current settings unchanged."""
+    return settings_key(trial_settings(settings, {}))
+
+
 @dataclass
 class PruningHook:
     """The training's validation_hook: report each validation to Optuna, prune when it says so."""
@@ -43,6 +58,7 @@ class PruningHook:
     trial: optuna.trial.Trial
     interval: int
     last_step: int = 0
+    prunable: bool = True
 
     def __call__(self, episodes: int, savings_bps: float) -> None:
         if not math.isfinite(savings_bps):
@@ -54,7 +70,7 @@ class PruningHook:
             return
         self.last_step = step
         self.trial.report(savings_bps, step)
-        if self.trial.should_prune():
+        if self.prunable and self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned after {episodes} episodes at {savings_bps:.2f} bps")
 
 
@@ -80,6 +96,9 @@ class Objective:
             return self._run(trial)
         except optuna.TrialPruned:
             raise
+        except KeyboardInterrupt:
+            trial.set_user_attr("fail_reason", "KeyboardInterrupt: stopped by Ctrl-C")
+            raise
         except Exception as exc:
             trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
             raise
@@ -89,10 +108,13 @@ class Objective:
         claim_slot(trial, opt.n_trials)
         trial.set_user_attr("worker", self.worker)
         spec = agent_spec(settings_kind(self.settings))
-        changes = spec.suggest(trial, opt)
+        defaults = DEFAULTS_ATTR in trial.user_attrs
+        changes = {} if defaults else spec.suggest(trial, opt)
         trial.set_user_attr("rl", changes)
-        hook = PruningHook(trial, opt.report_interval)
-        result = spec.train(trial_settings(self.settings, changes), validation_hook=hook)
+        tuned = trial_settings(self.settings, changes)
+        trial.set_user_attr(KEY_ATTR, settings_key(tuned))
+        hook = PruningHook(trial, opt.report_interval, prunable=not defaults)
+        result = spec.train(tuned, validation_hook=hook)
         trial.set_user_attr("seconds", round(result.seconds, 3))
         if not math.isfinite(result.best_validation_bps):
             raise FloatingPointError("no finite validation result")

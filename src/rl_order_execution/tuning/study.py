@@ -1,5 +1,5 @@
 """One study per market: its name (with the market's hash), seeded TPE per worker and session,
-median pruning; and what it holds."""
+median pruning, the current settings scored as its first trial; and what it holds."""
 
 from __future__ import annotations
 
@@ -19,15 +19,40 @@ from rl_order_execution.config import (
     SettingsError,
     SimulationSettings,
 )
-from rl_order_execution.tuning.storage import make_storage
+from rl_order_execution.tuning.storage import first_use_lock, rdb_storage, retrying, storage_errors
 
 DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+DEFAULTS_ATTR = "defaults"  # user attribute of the trial that scores the current settings
+KEY_ATTR = "rl_key"  # user attribute: the key of the rl settings a trial trained with
+
+
+# The market settings of the first edition: always hashed. Settings added since count only when
+# they differ from their defaults, so a study of an unchanged market keeps its name across versions.
+FIRST_EDITION_MARKET = frozenset(
+    {
+        "action_multipliers",
+        "drift",
+        "liquidity_param",
+        "lot_size",
+        "mean_reversion",
+        "price_model",
+        "rate_basis",
+        "risk_aversion",
+        "start_price",
+        "temp_impact_param",
+        "time_horizon",
+        "total_shares",
+        "volatility",
+    }
+)
 
 
 def market_hash(simulation: SimulationSettings) -> str:
     """Eight hex digits identifying the market; the training seed is not part of it."""
-    data = json.dumps(simulation.model_dump(mode="json", exclude={"seed"}), sort_keys=True)
-    return hashlib.sha256(data.encode()).hexdigest()[:8]
+    values = simulation.model_dump(mode="json", exclude={"seed"})
+    defaults = type(simulation)().model_dump(mode="json")
+    data = {k: v for k, v in values.items() if k in FIRST_EDITION_MARKET or v != defaults.get(k)}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def resolve_study_name(settings: Settings) -> str:
@@ -35,7 +60,8 @@ def resolve_study_name(settings: Settings) -> str:
     opt = settings.optimization
     if not opt.study_name_includes_market_hash:
         return opt.study_name
-    return f"{opt.study_name}-{market_hash(settings.simulation)}"
+    agent = "" if settings.rl.agent == "ddqn" else f"-{settings.rl.agent}"  # own search space
+    return f"{opt.study_name}{agent}-{market_hash(settings.simulation)}"
 
 
 def make_pruner(opt: OptimizationSettings) -> optuna.pruners.BasePruner:
@@ -52,15 +78,43 @@ def sampler_seed(seed: int, worker: int, trials_before: int) -> int:
     return int(np.random.SeedSequence([seed, worker, trials_before]).generate_state(1)[0])
 
 
-def open_study(opt: OptimizationSettings, study_name: str, worker: int = 0) -> optuna.Study:
-    """Create or load the study (maximise) with a seeded TPE sampler and the pruner."""
-    study = optuna.create_study(
-        storage=make_storage(opt),
-        study_name=study_name,
-        direction="maximize",
-        pruner=make_pruner(opt),
-        load_if_exists=True,
-    )
+def scores_settings(trial: FrozenTrial, key: str) -> bool:
+    """True when the trial trained (or, waiting, will train) with the settings of this key."""
+    return key in (trial.user_attrs.get(KEY_ATTR), trial.user_attrs.get(DEFAULTS_ATTR))
+
+
+def enqueue_defaults(study: optuna.Study, n_trials: int, key: str) -> None:
+    """Queue a trial of the current settings (key) unless one has run, runs or waits, or the
+    study is already full. Waiting trials run first, so it is the session's first trial."""
+    trials = study.get_trials(deepcopy=False)
+    if sum(t.state in DONE_STATES for t in trials) >= n_trials:
+        return
+    if any(t.state != TrialState.FAIL and scores_settings(t, key) for t in trials):
+        return
+    study.enqueue_trial({}, user_attrs={DEFAULTS_ATTR: key})
+
+
+def open_study(
+    opt: OptimizationSettings, study_name: str, worker: int = 0, defaults_key: str | None = None
+) -> optuna.Study:
+    """Create or load the study (maximise) with a seeded TPE sampler and the pruner; with
+    defaults_key, make sure the current settings get scored. Processes starting together on a
+    fresh database take turns (first_use_lock) and retry a collision."""
+
+    def first_use() -> optuna.Study:
+        with first_use_lock(opt.storage):
+            study = optuna.create_study(
+                storage=rdb_storage(opt),
+                study_name=study_name,
+                direction="maximize",
+                pruner=make_pruner(opt),
+                load_if_exists=True,
+            )
+            if defaults_key is not None and study.direction == optuna.study.StudyDirection.MAXIMIZE:
+                enqueue_defaults(study, opt.n_trials, defaults_key)
+            return study
+
+    study = storage_errors(opt, lambda: retrying(first_use))
     if study.direction != optuna.study.StudyDirection.MAXIMIZE:
         raise SettingsError(f"study {study_name} exists but minimises: choose another study name")
     seed = sampler_seed(opt.seed, worker, len(study.get_trials(deepcopy=False)))

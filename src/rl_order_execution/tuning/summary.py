@@ -12,7 +12,8 @@ from rich.console import Console
 
 from rl_order_execution.config import Settings
 from rl_order_execution.market import MarketParams
-from rl_order_execution.tuning.study import trial_value
+from rl_order_execution.tuning.best_params import BestParamsDecision
+from rl_order_execution.tuning.study import DEFAULTS_ATTR, trial_value
 
 
 @dataclass
@@ -26,6 +27,7 @@ class OptimizeResult:
     best: FrozenTrial | None
     best_params_path: Path | None
     worker_exit_codes: list[int]
+    best_params: BestParamsDecision | None = None
 
     @property
     def done(self) -> int:
@@ -61,11 +63,16 @@ def print_summary(console: Console, result: OptimizeResult, settings: Settings) 
         console.print(
             f"best trial #{result.best.number}: {trial_value(result.best):.2f} bps risk-adjusted "
             f"cost savings vs TWAP on validation (exact optimum: {gap:.2f} bps expected); "
-            f"rl = {result.best.user_attrs['rl']}",
+            f"rl = {_changes(result.best)}",
             highlight=False,
         )
-    if result.best_params_path is not None:
-        console.print(f"wrote {result.best_params_path}", highlight=False)
+    if result.best_params is not None:
+        console.print(result.best_params.reason, highlight=False)
+
+
+def _changes(trial: FrozenTrial) -> str:
+    changes = trial.user_attrs.get("rl") or {}
+    return str(changes) if changes or DEFAULTS_ATTR not in trial.user_attrs else "current settings"
 
 
 def print_failures(console: Console, trials: Sequence[FrozenTrial]) -> None:

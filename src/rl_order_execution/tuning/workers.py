@@ -1,17 +1,21 @@
 """Workers: each runs trials until the study holds n_trials finished ones; K of them run as
-spawned processes sharing the storage. A trial whose worker died is failed by the heartbeat and
-retried."""
+spawned processes sharing the storage. A trial whose worker died is failed and retried: by its
+stale heartbeat, or, when the worker died before its first heartbeat, by its start time."""
 
 from __future__ import annotations
 
+import copy
 import multiprocessing
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import optuna
+import sqlalchemy
 import torch
+from optuna.storages._rdb.models import TrialHeartbeatModel
 from optuna.trial import FrozenTrial, TrialState
 
 from rl_order_execution.config import Settings
@@ -19,14 +23,60 @@ from rl_order_execution.tuning.objective import Objective, SurplusTrial
 from rl_order_execution.tuning.study import DONE_STATES, open_study, trial_counts
 
 POLL_SECONDS = 0.5
+STOP_WAIT_SECONDS = 10  # after Ctrl-C, time for workers to record why their trial stopped
 StudyCallback = Callable[[optuna.Study, FrozenTrial], None]
+
+
+def _with_heartbeat(storage: optuna.storages.RDBStorage, trial_ids: list[int]) -> set[int]:
+    """The trials among trial_ids that have recorded a heartbeat."""
+    query = sqlalchemy.select(TrialHeartbeatModel.trial_id).where(
+        TrialHeartbeatModel.trial_id.in_(trial_ids)
+    )
+    with storage.engine.connect() as connection:
+        return {int(row[0]) for row in connection.execute(query)}
+
+
+def fail_dead_trials(study: optuna.Study) -> list[int]:
+    """Fail, and hand to the retry callback, every running trial whose worker cannot be alive.
+
+    Optuna's fail_stale_trials covers heartbeats older than the grace period; a worker killed
+    after its trial was created but before the first heartbeat leaves a running trial with no
+    heartbeat at all, which it never fails: here such a trial counts as dead once it started
+    longer ago than the grace period. Returns the numbers of the trials failed here.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    storage = study._storage  # Optuna wraps the RDBStorage in a cache: ask the database itself
+    database = getattr(storage, "_backend", storage)
+    if not isinstance(database, optuna.storages.RDBStorage):
+        return []
+    grace = database.grace_period if database.get_heartbeat_interval() else None
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not running or not grace:
+        return []
+    alive = _with_heartbeat(database, [t._trial_id for t in running])
+    cutoff = datetime.now() - timedelta(seconds=grace)  # Optuna stores local naive times
+    failed = []
+    for trial in running:
+        started = trial.datetime_start
+        if trial._trial_id in alive or started is None or started >= cutoff:
+            continue
+        try:
+            if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                failed.append(trial)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another worker failed it first
+    retry = database.get_heartbeat_stale_trial_callback()
+    for trial in failed:
+        if retry is not None:
+            retry(study, copy.deepcopy(storage.get_trial(trial._trial_id)))
+    return [t.number for t in failed]
 
 
 def _wait_for_running(study: optuna.Study) -> None:
     """Running trials may fill the study: wait, failing (so retrying) those whose worker died."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
+    fail_dead_trials(study)
     time.sleep(POLL_SECONDS)
 
 
@@ -44,6 +94,7 @@ def run_worker(
     last: list[FrozenTrial] = []
     failures = 0
     while failures < opt.max_consecutive_failures:
+        fail_dead_trials(study)
         counts = trial_counts(study)
         done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
         if done >= opt.n_trials:
@@ -74,13 +125,18 @@ def worker_main(job: WorkerJob) -> None:
     """Entry point of one worker process: one torch thread, trials until the study is full."""
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(job.settings.optimization, job.study_name, job.worker)
-    if not run_worker(study, Objective(job.settings, job.worker)):
-        raise SystemExit(1)  # gave up after max_consecutive_failures
+    try:
+        study = open_study(job.settings.optimization, job.study_name, job.worker)
+        if not run_worker(study, Objective(job.settings, job.worker)):
+            raise SystemExit(1)  # gave up after max_consecutive_failures
+    except KeyboardInterrupt:  # Ctrl-C reaches every worker: the trial recorded why; no traceback
+        raise SystemExit(130) from None
 
 
-def _stop(processes: Sequence[multiprocessing.process.BaseProcess]) -> None:
+def _stop(processes: Sequence[multiprocessing.process.BaseProcess], wait: float = 0.0) -> None:
+    deadline = time.monotonic() + wait
     for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
             process.terminate()  # its trial goes stale and is retried by the next run
         process.join()
@@ -105,6 +161,9 @@ def run_processes(
         while any(p.is_alive() for p in processes):
             poll()
             time.sleep(POLL_SECONDS)
+    except KeyboardInterrupt:
+        _stop(processes, wait=STOP_WAIT_SECONDS)  # each worker records its trial's fail_reason
+        raise
     except BaseException:
         _stop(processes)
         raise

@@ -14,7 +14,9 @@ from rl_order_execution.agents.dqn.replay import Batch, NStepReturns, ReplayBuff
 from rl_order_execution.agents.dqn.search import suggest
 from rl_order_execution.agents.dqn.training import train
 
-SPEC = AgentSpec(kind=DQNAgent.kind, train=train, load=DQNAgent.restore, suggest=suggest)
+SPEC = AgentSpec(
+    kind=DQNAgent.kind, train=train, load=DQNAgent.restore, suggest=suggest, resumable=train
+)
 
 __all__ = [
     "SPEC",

@@ -182,3 +182,33 @@ class DQNAgent:
     def load_policy_state(self, state: dict[str, Any]) -> None:
         self.online.load_state_dict(state)
         self.sync_target()
+
+    def training_state(self) -> dict[str, Any]:
+        """Everything later updates depend on: both networks, Adam's moments and step count, the
+        update counter (tensors on the CPU, for a resumable checkpoint)."""
+
+        def cpu(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+            return [t.detach().cpu().clone() for t in tensors]
+
+        return {
+            "online": self.policy_state(),
+            "target": {k: v.detach().cpu().clone() for k, v in self.target.state_dict().items()},
+            "exp_avg": cpu(self.optimizer.exp_avg),
+            "exp_avg_sq": cpu(self.optimizer.exp_avg_sq),
+            "adam_steps": self.optimizer.steps,
+            "lr": self.optimizer.lr,
+            "updates": self.updates,
+        }
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        """Continue exactly where training_state() was taken."""
+        self.online.load_state_dict(state["online"])
+        self.target.load_state_dict(state["target"])
+        with torch.no_grad():
+            for mine, saved in zip(self.optimizer.exp_avg, state["exp_avg"], strict=True):
+                mine.copy_(saved)
+            for mine, saved in zip(self.optimizer.exp_avg_sq, state["exp_avg_sq"], strict=True):
+                mine.copy_(saved)
+        self.optimizer.steps = int(state["adam_steps"])
+        self.optimizer.lr = float(state["lr"])
+        self.updates = int(state["updates"])

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from rl_order_execution.config import RLSettings
-from rl_order_execution.market import OBS_DIM, MarketParams
+from rl_order_execution.market import MarketParams
 
 
 class UnaffectedPrice(nn.Module):
@@ -69,8 +69,9 @@ class QNetwork(nn.Module):
 
 
 def build_network(p: MarketParams, rl: RLSettings) -> QNetwork:
-    """The Q-network for a market and the agent settings (also used to load checkpoints)."""
+    """The Q-network for a market and the agent settings (also used to load checkpoints); its
+    input is the market's observation, extra features included."""
     features = None
     if rl.unaffected_price_input:
         features = UnaffectedPrice(p.level_scale / p.move_scale, p.alpha * p.Q / p.move_scale)
-    return QNetwork(OBS_DIM, p.n_actions, rl.hidden_sizes, rl.dueling, features)
+    return QNetwork(p.obs_dim, p.n_actions, rl.hidden_sizes, rl.dueling, features)

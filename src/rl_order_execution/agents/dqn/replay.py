@@ -4,7 +4,7 @@ returns that feed it."""
 from __future__ import annotations
 
 from collections import deque
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -61,6 +61,20 @@ class ReplayBuffer:
         self.pos = int((self.pos + n) % self.capacity)
         self.size = min(self.size + n, self.capacity)
 
+    ARRAYS = ("obs", "next_obs", "actions", "rewards", "terminated", "discounts")
+
+    def state_dict(self) -> dict[str, Any]:
+        """The filled rows and the circular index (while not full, pos == size)."""
+        rows = {
+            name: torch.from_numpy(getattr(self, name)[: self.size].copy()) for name in self.ARRAYS
+        }
+        return rows | {"pos": self.pos, "size": self.size}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.size, self.pos = int(state["size"]), int(state["pos"])
+        for name in self.ARRAYS:
+            getattr(self, name)[: self.size] = state[name].numpy()
+
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         idx = rng.integers(0, self.size, size=batch_size)
 
@@ -87,6 +101,14 @@ class NStepReturns:
     def __init__(self, n: int, gamma: float) -> None:
         self.n, self.gamma = n, gamma
         self.window: deque[tuple[np.ndarray, ...]] = deque(maxlen=n)
+
+    def state_dict(self) -> list[list[torch.Tensor]]:
+        """The transitions still in the window, oldest first."""
+        return [[torch.from_numpy(np.array(x, copy=True)) for x in t] for t in self.window]
+
+    def load_state_dict(self, window: list[list[torch.Tensor]]) -> None:
+        self.window.clear()
+        self.window.extend(tuple(x.numpy() for x in t) for t in window)
 
     def push(self, *transition: np.ndarray) -> tuple[np.ndarray, ...] | None:
         """transition = (obs, actions, rewards, next_obs, terminated); returns the n-step one."""

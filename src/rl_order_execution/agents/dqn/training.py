@@ -1,9 +1,11 @@
 """Double-DQN training, top to bottom: collect (epsilon-greedy steps of lockstep envs into the
 replay buffer), learn (replay-ratio gradient steps; the agent keeps its own schedules), validate
-(greedy on fixed shocks, keeping the best policy)."""
+(greedy on fixed shocks, keeping the best policy), checkpoint (every piece of state the rest of
+training depends on, so a resumed run ends exactly where the uninterrupted one does)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -12,22 +14,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from rl_order_execution.agents.base import resolve_device
 from rl_order_execution.agents.dqn.agent import DQNAgent
 from rl_order_execution.agents.dqn.replay import NStepReturns, ReplayBuffer
 from rl_order_execution.agents.shaping import learner_reward
 from rl_order_execution.agents.training import (
+    Checkpoints,
     ProgressFn,
     ScalarLogger,
     TrainingSeeds,
     TrainResult,
     ValidationHook,
     ValidationPoint,
+    generator_from_state,
+    generator_state,
 )
 from rl_order_execution.agents.validation import Validator
 from rl_order_execution.config import RLSettings, Settings
-from rl_order_execution.market import OBS_DIM, MarketParams, VecExecutionEnv
+from rl_order_execution.market import MarketParams, MarketState, VecExecutionEnv
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +86,35 @@ class Collector:
         """Mean env return (bps) of the last 100 finished episodes."""
         return float(np.mean(self.recent)) if self.recent else math.nan
 
+    def state_dict(self) -> dict[str, Any]:
+        """The live episodes (market state, env and exploration generators), the n-step window,
+        the running returns and the counters."""
+        market = self.env._state
+        return {
+            "obs": torch.from_numpy(self.obs.copy()),
+            "market": {
+                f.name: torch.from_numpy(np.array(getattr(market, f.name), copy=True))
+                for f in dataclasses.fields(market)
+            },
+            "env_rng": generator_state(self.env._rng),
+            "rng": generator_state(self.rng),
+            "window": self.returns.state_dict(),
+            "running": torch.from_numpy(self.running.copy()),
+            "recent": list(self.recent),
+            "episodes": self.episodes,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.obs = state["obs"].numpy()
+        self.env._state = MarketState(**{k: v.numpy() for k, v in state["market"].items()})
+        self.env._rng = generator_from_state(state["env_rng"])
+        self.rng = generator_from_state(state["rng"])
+        self.returns.load_state_dict(state["window"])
+        self.running = state["running"].numpy()
+        self.recent.clear()
+        self.recent.extend(state["recent"])
+        self.episodes = int(state["episodes"])
+
 
 @dataclass
 class ReplayRatio:
@@ -110,6 +145,91 @@ class BestPolicy:
         if bps > self.bps:
             self.bps, self.state = bps, agent.policy_state()
 
+    def state_dict(self) -> dict[str, Any]:
+        history = [[point.episodes, point.savings_bps] for point in self.history]
+        return {"weights": self.state, "bps": self.bps, "history": history}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.state, self.bps = state["weights"], float(state["bps"])
+        self.history = [ValidationPoint(int(e), float(b)) for e, b in state["history"]]
+
+
+@dataclass
+class Counters:
+    """The loop's own bookkeeping: vectorised steps, the next validation, the last statistics,
+    and the seconds spent in earlier sessions of a resumed run."""
+
+    next_eval: int
+    step: int = 0
+    loss: float = math.nan
+    mean_q: float = math.nan
+    seconds_before: float = 0.0
+
+
+@dataclass
+class Session:
+    """Everything a training run carries from one loop iteration to the next."""
+
+    agent: DQNAgent
+    collector: Collector
+    buffer: ReplayBuffer
+    replay_rng: np.random.Generator
+    ratio: ReplayRatio
+    best: BestPolicy
+    counters: Counters
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def seconds(self) -> float:
+        return self.counters.seconds_before + time.perf_counter() - self.started
+
+    def state_dict(self) -> dict[str, Any]:
+        c = self.counters
+        return {
+            "agent": self.agent.training_state(),
+            "collector": self.collector.state_dict(),
+            "buffer": self.buffer.state_dict(),
+            "replay_rng": generator_state(self.replay_rng),
+            "ratio_credit": self.ratio.credit,
+            "best": self.best.state_dict(),
+            "counters": dataclasses.asdict(c) | {"seconds_before": self.seconds},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.agent.load_training_state(state["agent"])
+        self.collector.load_state_dict(state["collector"])
+        self.buffer.load_state_dict(state["buffer"])
+        self.replay_rng = generator_from_state(state["replay_rng"])
+        self.ratio.credit = float(state["ratio_credit"])
+        self.best.load_state_dict(state["best"])
+        self.counters = Counters(**state["counters"])
+        self.started = time.perf_counter()
+
+
+def start_session(settings: Settings, checkpoints: Checkpoints | None) -> Session:
+    """A fresh training run from the seed, or the saved one continued."""
+    rl, p = settings.rl, MarketParams.from_settings(settings.simulation)
+    seeds = TrainingSeeds.from_master(settings.simulation.seed)
+    saved = checkpoints.restore() if checkpoints is not None else None
+    agent = DQNAgent.for_market(p, rl, resolve_device(rl.device), seeds.agent)
+    # a resumed run keeps its lockstep width, even under a larger episode budget
+    n_envs = min(rl.n_envs, rl.episodes) if saved is None else len(saved["collector"]["running"])
+    env = VecExecutionEnv(n_envs, p)
+    obs, _ = env.reset(seed=seeds.env)
+    buffer = ReplayBuffer(rl.memory_size, p.obs_dim, agent.device)
+    session = Session(
+        agent=agent,
+        collector=Collector(p, rl, env, obs, buffer, np.random.default_rng(seeds.exploration)),
+        buffer=buffer,
+        replay_rng=np.random.default_rng(seeds.replay),
+        ratio=ReplayRatio(rl.updates_per_step),
+        best=BestPolicy(agent.policy_state()),
+        counters=Counters(next_eval=rl.eval_interval),
+    )
+    if saved is not None:
+        session.load_state_dict(saved)
+    return session
+
 
 def train(
     settings: Settings,
@@ -118,36 +238,28 @@ def train(
     progress: ProgressFn | None = None,
     validation_hook: ValidationHook | None = None,
     validator: Validator | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> TrainResult:
     """Train a Double-DQN agent on settings.simulation with settings.rl.
 
     `progress(episodes_done, stats)` is called after every vectorised step;
     `validation_hook(episodes, savings_bps)` after every validation (the tuner prunes by raising).
     `validator` replaces the validation set drawn from the seed (a benchmark that varies the
-    training seed keeps one fixed validation set this way).
+    training seed keeps one fixed validation set this way). `checkpoints` restores a saved run
+    and is offered the state at the end of every iteration.
     """
-    rl, p = settings.rl, MarketParams.from_settings(settings.simulation)
-    seeds = TrainingSeeds.from_master(settings.simulation.seed)
-    agent = DQNAgent.for_market(p, rl, resolve_device(rl.device), seeds.agent)
-    env = VecExecutionEnv(min(rl.n_envs, rl.episodes), p)
-    obs, _ = env.reset(seed=seeds.env)
-    buffer = ReplayBuffer(rl.memory_size, OBS_DIM, agent.device)
-    collector = Collector(p, rl, env, obs, buffer, np.random.default_rng(seeds.exploration))
-    replay_rng = np.random.default_rng(seeds.replay)
-    ratio = ReplayRatio(rl.updates_per_step)
+    rl = settings.rl
     if validator is None:
         validator = Validator.from_settings(settings)
-    best = BestPolicy(agent.policy_state())
+    run = start_session(settings, checkpoints)
+    agent, collector, buffer, best, c = run.agent, run.collector, run.buffer, run.best, run.counters
     log_every = settings.logging.log_interval
 
-    start = time.perf_counter()
-    step, next_eval = 0, rl.eval_interval
-    loss = mean_q = math.nan
     while collector.episodes < rl.episodes:
         # collect
         epsilon = agent.exploration_rate(collector.episodes)
         finished = collector.step(agent, epsilon)
-        step += 1
+        c.step += 1
         if finished and logger is not None:
             episodes = collector.episodes
             logger.add_scalar("charts/episodic_return_bps", collector.mean_return, episodes)
@@ -156,16 +268,16 @@ def train(
         # learn
         if buffer.size >= max(rl.learning_starts, rl.batch_size):
             done = collector.episodes / rl.episodes
-            for _ in range(ratio.due()):
-                loss, mean_q = agent.learn(buffer.sample(rl.batch_size, replay_rng), done)
-            if logger is not None and step % log_every == 0:
-                logger.add_scalar("losses/td_loss", loss, agent.updates)
-                logger.add_scalar("losses/q_values", mean_q / rl.reward_scale, agent.updates)
+            for _ in range(run.ratio.due()):
+                c.loss, c.mean_q = agent.learn(buffer.sample(rl.batch_size, run.replay_rng), done)
+            if logger is not None and c.step % log_every == 0:
+                logger.add_scalar("losses/td_loss", c.loss, agent.updates)
+                logger.add_scalar("losses/q_values", c.mean_q / rl.reward_scale, agent.updates)
 
         # validate
         episodes = collector.episodes
-        if episodes >= next_eval or episodes >= rl.episodes:
-            next_eval = episodes + rl.eval_interval
+        if episodes >= c.next_eval or episodes >= rl.episodes:
+            c.next_eval = episodes + rl.eval_interval
             bps = validator.savings_bps(agent)
             best.record(agent, episodes, bps)
             log.debug("validation after %d episodes: %.2f bps cost savings vs TWAP", episodes, bps)
@@ -176,7 +288,11 @@ def train(
 
         if progress is not None:
             ret = collector.mean_return
-            progress(episodes, {"return_bps": ret, "epsilon": epsilon, "loss": loss})
+            progress(episodes, {"return_bps": ret, "epsilon": epsilon, "loss": c.loss})
+
+        # checkpoint (a clean point: the iteration is whole)
+        if checkpoints is not None:
+            checkpoints.reached(episodes, episodes >= rl.episodes, run.state_dict)
 
     if rl.keep_best:
         agent.load_policy_state(best.state)
@@ -184,7 +300,7 @@ def train(
         agent=agent,
         episodes=collector.episodes,
         updates=agent.updates,
-        seconds=time.perf_counter() - start,
+        seconds=run.seconds,
         best_validation_bps=float(best.bps),
         history=best.history,
     )
