@@ -55,8 +55,10 @@ def run_market(config: Path, full: bool) -> dict[str, Any]:
 
 def differences(old: Any, new: Any, path: str = "") -> Iterator[str]:
     """Dotted paths where two JSON trees differ (floats compared exactly). Keys added since the
-    golden run (new settings, new metrics) are not differences: see `additions`."""
-    if isinstance(old, dict) and isinstance(new, dict):
+    golden run (new settings, new metrics, new warnings) are not differences: see `additions`."""
+    if path == "warnings." and isinstance(old, list) and isinstance(new, list):
+        yield from (f"warnings: golden {w!r} missing now" for w in old if w not in new)
+    elif isinstance(old, dict) and isinstance(new, dict):
         for key in old:
             if key not in new:
                 yield f"{path}{key}: missing now"
@@ -70,8 +72,10 @@ def differences(old: Any, new: Any, path: str = "") -> Iterator[str]:
 
 
 def additions(old: Any, new: Any, path: str = "") -> Iterator[str]:
-    """Dotted paths of keys present now but not in the golden run."""
-    if isinstance(old, dict) and isinstance(new, dict):
+    """Dotted paths of keys present now but not in the golden run (and of new warnings)."""
+    if path == "warnings." and isinstance(old, list) and isinstance(new, list):
+        yield from (f"{path}new warning" for w in new if w not in old)
+    elif isinstance(old, dict) and isinstance(new, dict):
         for key in new:
             if key not in old:
                 yield f"{path}{key}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -35,9 +36,21 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+data_app = typer.Typer(help="Prepare market data for historical replay.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
+PIPE_WIDTH = 200  # columns when output goes to a file or pipe (Rich would wrap at 80)
+
+
+@app.callback()
+def _wide_without_terminal() -> None:
+    """Without a terminal (a pipe, a file, CI logs) print wide, so tables never cut names."""
+    for out in (console, err_console):
+        if not out.is_terminal and "COLUMNS" not in os.environ:
+            out.width = PIPE_WIDTH
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -49,9 +62,33 @@ ConfigOpt = Annotated[
 ]
 EpisodesOpt = Annotated[int | None, typer.Option("--episodes", help="Training episodes.")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Master training seed.")]
+AgentOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--agent", help="ddqn (discrete speeds, the default), ppo or sac (continuous speed)."
+    ),
+]
 OutputOpt = Annotated[
     Path | None,
-    typer.Option("--output-dir", help="The run folder itself (default: output/runs/<name>)."),
+    typer.Option(
+        "--output-dir",
+        help="The run folder itself (default: output/runs/<run name>, the run name being "
+        "--run-name or the date, time and seed); refused if it holds files, unless --overwrite.",
+    ),
+]
+OverwriteOpt = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite", help="Replace an existing run folder: its old contents are removed first."
+    ),
+]
+ResumeOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--resume",
+        help="Continue the interrupted run in this folder from its last checkpoint (resume.pt); "
+        "every setting comes from the checkpoint (only a larger --episodes may be added).",
+    ),
 ]
 RunNameOpt = Annotated[
     str | None, typer.Option("--run-name", help="Run folder name under output/runs.")
@@ -90,6 +127,9 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
         except SettingsError as exc:
             err_console.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(2) from None
+        except KeyboardInterrupt as exc:  # Ctrl-C: one line, the shell's exit code for SIGINT
+            err_console.print(f"interrupted: {str(exc) or 'stopped by Ctrl-C'}", highlight=False)
+            raise typer.Exit(130) from None
         except ValueError as exc:  # e.g. --device cuda without a GPU
             err_console.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(2) from None
@@ -107,6 +147,7 @@ def _overrides(**flags: Any) -> dict[str, Any]:
         "seed": "simulation.seed",
         "device": "rl.device",
         "eval_episodes": "evaluation.episodes",
+        "agent": "rl.agent",
     }
     return {keys[k]: v for k, v in flags.items() if v is not None}
 
@@ -144,13 +185,27 @@ def run(
     eval_episodes: EvalEpisodesOpt = None,
     no_best_params: NoBestOpt = False,
     seeds: Annotated[
-        int,
-        typer.Option("--seeds", min=1, max=100, help="Independent trainings (seeds) to compare."),
-    ] = 1,
+        int | None,
+        typer.Option(
+            "--seeds", min=1, max=100, help="Independent trainings (seeds) to compare [default: 1]."
+        ),
+    ] = None,
+    overwrite: OverwriteOpt = False,
+    resume: ResumeOpt = None,
+    agent: AgentOpt = None,
 ) -> None:
     """Train the agent, evaluate it against TWAP and the exact optimum on shared shocks."""
-    from rl_order_execution.experiment import run_experiment
+    from rl_order_execution.experiment import run_experiment, run_folder
 
+    if resume is not None:
+        flags: dict[str, Any] = {"--episodes": episodes, "--seed": seed, "--device": device}
+        flags |= {"--seeds": seeds}
+        flags |= {"--eval-episodes": eval_episodes, "--config": config, "--overwrite": overwrite}
+        flags |= {"--output-dir": output_dir, "--run-name": run_name}
+        manifest = _resumed(resume, "run", flags | {"--no-best-params": no_best_params})
+        with run_folder(resume, manifest.settings.rl.device, resume=True):
+            run_experiment(manifest.settings, resume, console, seeds=manifest.seeds)
+        return
     settings, _ = build_settings(
         config,
         no_best_params,
@@ -158,8 +213,21 @@ def run(
         seed=seed,
         device=device,
         eval_episodes=eval_episodes,
+        agent=agent,
     )
-    run_experiment(settings, _run_dir(settings, output_dir, run_name), console, seeds=seeds)
+    out = _run_dir(settings, output_dir, run_name)
+    with run_folder(out, settings.rl.device, overwrite):
+        run_experiment(settings, out, console, seeds=seeds or 1)
+
+
+def _resumed(run_dir: Path, command: str, flags: dict[str, Any]) -> Any:
+    """The run's manifest, the flags checked against it; logging as the run was set up."""
+    from rl_order_execution.agents.resume import resumed_run
+
+    manifest = resumed_run(run_dir, command, flags)
+    configure_logging(manifest.settings.logging)
+    console.print(f"[dim]resuming {run_dir} from its checkpoint[/dim]", highlight=False)
+    return manifest
 
 
 @app.command()
@@ -172,14 +240,27 @@ def train(
     run_name: RunNameOpt = None,
     device: DeviceOpt = None,
     no_best_params: NoBestOpt = False,
+    overwrite: OverwriteOpt = False,
+    resume: ResumeOpt = None,
+    agent: AgentOpt = None,
 ) -> None:
     """Train the agent and save its checkpoint (model.pt) and TensorBoard logs."""
-    from rl_order_execution.experiment import train_only
+    from rl_order_execution.experiment import run_folder, train_only
 
+    if resume is not None:
+        flags: dict[str, Any] = {"--episodes": episodes, "--seed": seed, "--device": device}
+        flags |= {"--config": config}
+        flags |= {"--output-dir": output_dir, "--run-name": run_name, "--overwrite": overwrite}
+        manifest = _resumed(resume, "train", flags | {"--no-best-params": no_best_params})
+        with run_folder(resume, manifest.settings.rl.device, resume=True):
+            train_only(manifest.settings, resume, console)
+        return
     settings, _ = build_settings(
-        config, no_best_params, episodes=episodes, seed=seed, device=device
+        config, no_best_params, episodes=episodes, seed=seed, device=device, agent=agent
     )
-    train_only(settings, _run_dir(settings, output_dir, run_name), console)
+    out = _run_dir(settings, output_dir, run_name)
+    with run_folder(out, settings.rl.device, overwrite):
+        train_only(settings, out, console)
 
 
 @app.command()
@@ -189,17 +270,35 @@ def evaluate(
         Path, typer.Option("--checkpoint", help="A model.pt written by run/train.")
     ],
     config: ConfigOpt = None,
-    output_dir: OutputOpt = None,
-    run_name: RunNameOpt = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir",
+            help="Folder for this evaluation (default: evaluations/<date-time> in the "
+            "checkpoint's folder; the run's own files are never touched).",
+        ),
+    ] = None,
+    run_name: Annotated[
+        str | None,
+        typer.Option("--run-name", help="Write the evaluation to output/runs/<name> instead."),
+    ] = None,
     device: DeviceOpt = None,
     eval_episodes: EvalEpisodesOpt = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Evaluate a saved agent against TWAP on the market it was trained on, on shared shocks.
 
     The test episodes are the checkpoint's unless --config or --eval-episodes say otherwise.
+    Results go to a folder of their own; the run that wrote the checkpoint is never rewritten.
     """
-    from rl_order_execution.experiment import evaluate_checkpoint, load_checkpoint
+    from rl_order_execution.experiment import (
+        evaluate_checkpoint,
+        evaluation_dir,
+        load_checkpoint,
+        run_folder,
+    )
 
+    _note_ignored_env(config is not None)
     loaded = load_checkpoint(checkpoint, device or "cpu")
     evaluation = loaded.settings.evaluation
     if config is not None:
@@ -208,9 +307,24 @@ def evaluate(
         evaluation = _validated(evaluation, episodes=eval_episodes)
     settings = loaded.settings.model_copy(update={"evaluation": evaluation})
     out = output_dir or (
-        checkpoint.parent if run_name is None else _run_dir(settings, None, run_name)
+        evaluation_dir(checkpoint) if run_name is None else _run_dir(settings, None, run_name)
     )
-    evaluate_checkpoint(loaded, checkpoint, settings, out, console)
+    with run_folder(out, device or "cpu", overwrite, keep=checkpoint):
+        evaluate_checkpoint(loaded, checkpoint, settings, out, console)
+
+
+def _note_ignored_env(config_given: bool) -> None:
+    """evaluate runs the checkpoint's market and agent: say so when RL_* variables ask otherwise."""
+    sections = ["SIMULATION", "RL"] + ([] if config_given else ["EVALUATION"])
+    prefixes = tuple(f"RL_{section}__" for section in sections)
+    ignored = sorted(key for key in os.environ if key.upper().startswith(prefixes))
+    if ignored:
+        console.print(
+            f"note: {', '.join(ignored)} not used: evaluate runs the market and agent settings "
+            "saved in the checkpoint"
+            + ("" if config_given else " (test settings: from --config or --eval-episodes)"),
+            highlight=False,
+        )
 
 
 def _validated(section: _Model, **changes: Any) -> _Model:
@@ -266,11 +380,12 @@ def optimize(
     no_write: Annotated[
         bool, typer.Option("--no-write-best-params", help="Do not write config/best_params.yaml.")
     ] = False,
+    agent: AgentOpt = None,
 ) -> None:
     """Tune the agent with Optuna (TPE, median pruning); write config/best_params.yaml."""
     from rl_order_execution.tuning import optimize as run_optimize
 
-    settings, _ = build_settings(config, no_best_params)
+    settings, _ = build_settings(config, no_best_params, agent=agent)
     result = run_optimize(
         settings,
         storage=storage,
@@ -300,6 +415,35 @@ def config_show(config: ConfigOpt = None, no_best_params: NoBestOpt = False) -> 
     for key, value in flatten(settings).items():
         table.add_row(key, str(value), origin.get(key, "default"))
     console.print(table)
+
+
+@data_app.command("bars")
+@user_errors
+def data_bars(
+    ticks: Annotated[Path, typer.Argument(help="CSV of ticks: timestamp, price, size.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The bar CSV to write.")],
+    interval: Annotated[
+        str, typer.Option("--interval", help="Bar length, a pandas offset: 1min, 5min, 1h.")
+    ] = "1min",
+    timestamp_column: Annotated[str, typer.Option(help="The ticks' time column.")] = "timestamp",
+    price_column: Annotated[str, typer.Option(help="The ticks' price column.")] = "price",
+    size_column: Annotated[str, typer.Option(help="The ticks' size column.")] = "size",
+    timestamp_format: Annotated[
+        str | None, typer.Option(help="strftime format (default: ISO 8601 or epoch seconds).")
+    ] = None,
+) -> None:
+    """Turn ticks into OHLC bars with volume (intervals without ticks are left out)."""
+    from rl_order_execution.data import ticks_to_bars
+    from rl_order_execution.reporting.files import write_text_atomic
+
+    bars = ticks_to_bars(
+        ticks, interval, timestamp_column, price_column, size_column, timestamp_format
+    )
+    write_text_atomic(output, bars.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ"))
+    console.print(
+        f"wrote {len(bars):,} bars of {interval} ({bars['volume'].sum():,.0f} shares) to {output}",
+        highlight=False,
+    )
 
 
 def main() -> None:

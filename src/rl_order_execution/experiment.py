@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import os
+import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +25,19 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from rl_order_execution.agents.base import resolve_device
 from rl_order_execution.agents.checkpoint import LoadedAgent, save_checkpoint, training_record
 from rl_order_execution.agents.checkpoint import load_checkpoint as load_checkpoint
 from rl_order_execution.agents.registry import agent_spec, settings_kind
-from rl_order_execution.agents.training import ScalarLogger, TrainResult
-from rl_order_execution.config import Settings, flatten
+from rl_order_execution.agents.resume import (
+    ResumeFile,
+    RunManifest,
+    StopRequest,
+    rewind_tensorboard,
+    stop_on_interrupt,
+)
+from rl_order_execution.agents.training import ScalarLogger, TrainingInterrupted, TrainResult
+from rl_order_execution.config import Settings, SettingsError, flatten
 from rl_order_execution.evaluation import (
     TOLERANCE_SE,
     Evaluation,
@@ -52,6 +64,7 @@ from rl_order_execution.reporting import (
     plot_savings,
     print_outputs,
     savings_table,
+    seeds_table,
     write_json,
     write_text_atomic,
 )
@@ -68,40 +81,177 @@ def default_run_dir(settings: Settings, run_name: str | None) -> Path:
     return settings.logging.output_root / name
 
 
+def evaluation_dir(checkpoint: Path) -> Path:
+    """A new folder for one evaluation beside the run it evaluates: <run>/evaluations/<time>."""
+    root = checkpoint.parent / "evaluations"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path, n = root / stamp, 1
+    while path.exists():  # two evaluations within one second
+        n += 1
+        path = root / f"{stamp}-{n}"
+    return path
+
+
+RESULT_FILES = ("model.pt", "resume.pt", "metrics.json")  # a folder holding one holds a result
+# What `--overwrite` may delete: the files and folders rl-exec writes into a run folder, and
+# nothing else (a mistyped --output-dir must never cost the user their own files).
+RUN_FOLDER_FILES = (
+    *RESULT_FILES,
+    "report.md",
+    "benchmark.json",
+    "*.png",
+    "events.out.tfevents.*",
+    ".*.tmp",
+)
+RUN_FOLDER_DIRS = ("seed-*", "evaluations", "evaluations/*")
+
+
+def _rl_exec_wrote(folder: Path, relative: str = "") -> Path | None:
+    """The first entry of folder that rl-exec does not write into a run folder, or None."""
+    for entry in sorted(folder.iterdir()):
+        name = f"{relative}{entry.name}"
+        if entry.is_dir() and not entry.is_symlink():
+            if not any(fnmatch(name, pattern) for pattern in RUN_FOLDER_DIRS):
+                return entry
+            if (found := _rl_exec_wrote(entry, f"{name}/")) is not None:
+                return found
+        elif not any(fnmatch(entry.name, pattern) for pattern in RUN_FOLDER_FILES):
+            return entry
+    return None
+
+
+def check_run_folder(
+    run_dir: Path, overwrite: bool = False, resume: bool = False, keep: Path | None = None
+) -> None:
+    """Refuse, before anything is created, a run folder that already holds files (unless
+    `overwrite`, which may only replace what rl-exec wrote), that holds `keep` (the checkpoint an
+    evaluation reads) or that cannot be created."""
+    if keep is not None and keep.resolve().is_relative_to(run_dir.resolve()):
+        raise SettingsError(
+            f"output folder {run_dir} holds the checkpoint {keep}: an evaluation never writes "
+            "into the run it evaluates (leave out --output-dir, or pick another folder)"
+        )
+    if run_dir.exists() and not run_dir.is_dir():
+        raise SettingsError(f"run folder {run_dir} exists and is not a folder")
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not resume:
+        if not overwrite:
+            stopped = any(run_dir.glob("**/resume.pt"))
+            raise SettingsError(
+                f"run folder {run_dir} already holds a run: choose another --run-name or "
+                "--output-dir, or pass --overwrite to replace its contents"
+                + (f" (or --resume {run_dir} to continue it)" if stopped else "")
+            )
+        if Path.cwd().resolve().is_relative_to(run_dir.resolve()):
+            raise SettingsError(f"--overwrite: {run_dir} holds the current folder; not removed")
+        if (foreign := _rl_exec_wrote(run_dir)) is not None:
+            raise SettingsError(
+                f"--overwrite: {run_dir} holds {foreign}, which rl-exec did not write; "
+                "remove the folder yourself if you mean it"
+            )
+    parent = run_dir
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise SettingsError(f"run folder {run_dir}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SettingsError(f"run folder {run_dir}: no permission to write in {parent}")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a command; its message says what was kept (the CLI prints it and exits 130)."""
+
+
+def _holds_no_result(folder: Path) -> bool:
+    """True when folder holds nothing but TensorBoard event files (and empty folders)."""
+    files = [f for f in folder.rglob("*") if not f.is_dir()]
+    return all(fnmatch(f.name, "events.out.tfevents.*") or fnmatch(f.name, ".*.tmp") for f in files)
+
+
 @contextmanager
-def _tensorboard(settings: Settings, run_dir: Path) -> Iterator[ScalarLogger | None]:
+def run_folder(
+    run_dir: Path,
+    device: str,
+    overwrite: bool = False,
+    resume: bool = False,
+    keep: Path | None = None,
+) -> Iterator[Path]:
+    """Validate everything a command needs (device, output folder), only then create the folder;
+    if the command fails or is interrupted before it saved a result, remove the folder again.
+
+    `overwrite` first removes the contents of an existing run folder; `resume` continues in one;
+    `keep` is a file the folder must not hold (the checkpoint an evaluation reads).
+    """
+    resolve_device(device)  # --device cuda without CUDA fails before any folder exists
+    check_run_folder(run_dir, overwrite, resume, keep)
+    if overwrite and not resume and run_dir.is_dir():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        yield run_dir
+    except BaseException as exc:
+        removed = _holds_no_result(run_dir)
+        if removed:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, RunInterrupted):
+            kept = f"{run_dir} removed (nothing was saved)" if removed else f"kept {run_dir}"
+            raise RunInterrupted(f"stopped by Ctrl-C; {kept}") from None
+        raise
+
+
+@contextmanager
+def _tensorboard(
+    settings: Settings, run_dir: Path, resume: ResumeFile | None = None
+) -> Iterator[ScalarLogger | None]:
+    """The run's SummaryWriter; a resumed run first cuts the event files back to its checkpoint,
+    so every step is written once and the curves continue where they stopped."""
+    if resume is not None:
+        rewind_tensorboard(run_dir, resume.tensorboard_sizes())
     if not settings.logging.tensorboard:
         yield None
         return
     from torch.utils.tensorboard import SummaryWriter
 
+    continuing = any(run_dir.glob("events.out.tfevents.*"))
     writer = SummaryWriter(log_dir=str(run_dir))
-    rows = "\n".join(f"|{k}|{v}|" for k, v in flatten(settings).items())
-    writer.add_text("hyperparameters", f"|setting|value|\n|-|-|\n{rows}")
+    if not continuing:
+        rows = "\n".join(f"|{k}|{v}|" for k, v in flatten(settings).items())
+        writer.add_text("hyperparameters", f"|setting|value|\n|-|-|\n{rows}")
+    if resume is not None:
+        resume.before_save = writer.flush
     try:
         yield writer
     finally:
         writer.close()
 
 
-def train_with_progress(settings: Settings, run_dir: Path, console: Console) -> TrainResult:
-    """Train, showing a Rich progress bar and logging to TensorBoard in run_dir."""
+def _eps(value: float) -> str:
+    return "-" if np.isnan(value) else f"{value:.3f}"
+
+
+def train_with_progress(
+    settings: Settings, run_dir: Path, console: Console, resume: ResumeFile | None = None
+) -> TrainResult:
+    """Train, showing a Rich progress bar and logging to TensorBoard in run_dir; with `resume`,
+    continue from its checkpoint, save one every rl.checkpoint_interval episodes, and turn Ctrl-C
+    into a checkpoint and TrainingInterrupted."""
     total = settings.rl.episodes
     columns = (
         TextColumn("[bold]training"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("episodes  return {task.fields[ret]:>8} bps  eps {task.fields[eps]:.3f}"),
+        TextColumn("episodes  return {task.fields[ret]:>8} bps  eps {task.fields[eps]}"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
     disable = not settings.logging.progress
     with (
-        _tensorboard(settings, run_dir) as logger,
+        _tensorboard(settings, run_dir, resume) as logger,
         Progress(*columns, console=console, disable=disable, transient=False) as bar,
+        stop_on_interrupt(resume.stop if resume is not None else StopRequest()),
     ):
-        task = bar.add_task("train", total=total, ret="n/a", eps=settings.rl.epsilon_start)
+        first = settings.rl.epsilon_start if settings.rl.agent == "ddqn" else math.nan
+        task = bar.add_task("train", total=total, ret="n/a", eps=_eps(first))
         last = [0.0]
 
         def progress(done: int, stats: dict[str, float]) -> None:
@@ -110,10 +260,99 @@ def train_with_progress(settings: Settings, run_dir: Path, console: Console) -> 
                 last[0] = now
                 ret = stats["return_bps"]
                 shown = "n/a" if np.isnan(ret) else f"{ret:.1f}"
-                bar.update(task, completed=min(done, total), ret=shown, eps=stats["epsilon"])
+                eps = _eps(stats["epsilon"])  # PPO and SAC explore without one: "-"
+                bar.update(task, completed=min(done, total), ret=shown, eps=eps)
 
-        train = agent_spec(settings_kind(settings)).train
-        return train(settings, logger=logger, progress=progress)
+        spec = agent_spec(settings_kind(settings))
+        if resume is None or spec.resumable is None:  # an agent kind without checkpoints
+            return spec.train(settings, logger=logger, progress=progress)
+        resume.start()
+        return spec.resumable(settings, logger=logger, progress=progress, checkpoints=resume)
+
+
+def _resumable(manifest: RunManifest, folder: Path, seed: int, settings: Settings) -> ResumeFile:
+    return ResumeFile(folder, manifest, seed, settings.rl.checkpoint_interval)
+
+
+def _interrupted(manifest: RunManifest, run_dir: Path, exc: TrainingInterrupted) -> RunInterrupted:
+    """Ctrl-C during training: the checkpoint is saved; say exactly how to continue."""
+    return RunInterrupted(
+        f"stopped by Ctrl-C after {exc.episodes:,} training episodes; checkpoint saved, resume "
+        f"with: rl-exec {manifest.command} --resume {run_dir}"
+    )
+
+
+FEW_UPDATES = 100  # fewer gradient updates than this and the agent is barely its initial network
+
+
+def initial_validation_bps(settings: Settings) -> float | None:
+    """Validation savings of the untrained network a training with these settings starts from
+    (same seed, same validation set): a run of one episode that makes no gradient update.
+    None when this kind of agent updates even then (its untrained score is not known)."""
+    rl = settings.rl.model_copy(update={"episodes": 1, "learning_starts": 2**62})
+    probe = agent_spec(settings_kind(settings)).train(settings.model_copy(update={"rl": rl}))
+    return probe.best_validation_bps if probe.updates == 0 else None
+
+
+def training_summary(result: TrainResult, asked: int, initial_bps: float | None) -> str:
+    """One line: episodes (asked and trained), updates, time, best validation savings."""
+    untrained = "" if initial_bps is None else f" (untrained network: {initial_bps:.2f} bps)"
+    return (
+        f"trained {result.episodes:,} episodes ({asked:,} asked), {result.updates:,} gradient "
+        f"updates in {result.seconds:.1f} s; best validation cost savings vs TWAP "
+        f"{result.best_validation_bps:.2f} bps{untrained}"
+    )
+
+
+def training_warnings(
+    name: str, result: TrainResult, settings: Settings, initial_bps: float | None
+) -> list[str]:
+    """What makes an agent's results not those of a trained agent."""
+    warnings = []
+    if result.updates == 0:
+        warnings.append(
+            f"{name} made no gradient update in {result.episodes:,} training episodes (learning "
+            f"starts after rl.learning_starts = {settings.rl.learning_starts:,} transitions): "
+            "its results are those of its random initial network, not of a trained agent"
+        )
+    elif result.updates < FEW_UPDATES:
+        warnings.append(
+            f"{name} made only {result.updates:,} gradient updates in {result.episodes:,} "
+            "training episodes: it is barely trained (train longer with --episodes)"
+        )
+    best = result.best_validation_bps
+    if result.updates > 0 and initial_bps is not None and best <= initial_bps:
+        warnings.append(
+            f"{name}'s validation savings never improved on its untrained network "
+            f"({best:.2f} vs {initial_bps:.2f} bps): training did not help"
+        )
+    elif initial_bps is None and len(result.history) > 1 and best <= result.history[0].savings_bps:
+        first = result.history[0]
+        warnings.append(
+            f"{name}'s validation savings never improved after its first check "
+            f"({first.savings_bps:.2f} bps after {first.episodes:,} episodes)"
+        )
+    return warnings
+
+
+def training_outcome(
+    name: str, settings: Settings, result: TrainResult, console: Console
+) -> tuple[dict[str, Any], list[str]]:
+    """Print the training summary; return metrics.json's training record and the warnings."""
+    initial = initial_validation_bps(settings)
+    console.print(training_summary(result, settings.rl.episodes, initial), highlight=False)
+    record = training_record(result) | {
+        "seed": settings.simulation.seed,
+        "episodes_asked": settings.rl.episodes,
+        "initial_validation_bps": initial,
+    }
+    return record, training_warnings(name, result, settings, initial)
+
+
+def print_warnings(console: Console, warnings: Sequence[str], loud: bool = False) -> None:
+    style = "bold red" if loud else "yellow"
+    for text in warnings:
+        console.print(f"[{style}]warning:[/{style}] {text}", highlight=False)
 
 
 def evaluate_strategies(settings: Settings, strategies: list[Strategy]) -> Evaluation:
@@ -151,8 +390,7 @@ def _sanity_warnings(evaluation: Evaluation, console: Console, exact: bool) -> l
             "lot_size > 0: gap captured and the look-ahead check use the continuous optimum, "
             "which no lot-rounded strategy reaches (the shares are conservative)"
         )
-    for text in warnings:
-        console.print(f"[yellow]warning:[/yellow] {text}", highlight=False)
+    print_warnings(console, warnings)
     return warnings
 
 
@@ -162,11 +400,13 @@ def report(
     run_dir: Path,
     console: Console,
     extra: dict[str, Any],
+    warnings: Sequence[str] = (),
 ) -> tuple[dict[str, Path], RunReport]:
     """Print the tables; write metrics.json, report.md and the plots.
 
-    `extra` holds `training` (rl-exec run) or `checkpoint` (rl-exec evaluate). Returns the paths
-    written and the report written as metrics.json.
+    `extra` holds `training` (rl-exec run) or `checkpoint` (rl-exec evaluate); `warnings` are the
+    training's (printed loudly, listed first). Returns the paths written and the report written
+    as metrics.json.
     """
     p = evaluation.params
     exact = solve_lq(p).exact
@@ -176,7 +416,12 @@ def report(
     }
     console.print(metrics_table(metrics, evaluation.episodes))
     console.print(savings_table(metrics))
-    warnings = _sanity_warnings(evaluation, console, exact)
+    agents = [n for n in evaluation.outcomes if n.startswith("agent")]
+    seeds = _seeds_summary(metrics, agents, settings.simulation.seed) if len(agents) > 1 else None
+    if seeds is not None:
+        console.print(seeds_table(seeds))
+    print_warnings(console, warnings, loud=True)
+    warnings = [*warnings, *_sanity_warnings(evaluation, console, exact)]
     outputs = {
         "metrics": run_dir / "metrics.json",
         "report": run_dir / "report.md",
@@ -185,7 +430,6 @@ def report(
         "frontier plot": run_dir / "frontier.png",
     }
     twap_exact = metrics["twap"].exact
-    agents = [n for n in evaluation.outcomes if n.startswith("agent")]
     data = RunReport(
         episodes=evaluation.episodes,
         evaluation_seed=settings.evaluation.seed,
@@ -198,15 +442,13 @@ def report(
         warnings=warnings,
         training=extra.get("training"),
         checkpoint=extra.get("checkpoint"),
-        seeds_summary=(
-            _seeds_summary(metrics, agents, settings.simulation.seed) if len(agents) > 1 else None
-        ),
+        seeds_summary=seeds,
     )
     write_json(outputs["metrics"], data.to_json())
     focus = agents[0] if agents else list(evaluation.outcomes)[-1]
-    shown = [n for n in ("twap", "optimal") if n in evaluation.outcomes] + agents[:1]
+    shown = [n for n in ("twap", "vwap", "optimal") if n in evaluation.outcomes] + agents
     plot_execution(evaluation, outputs["execution plot"], shown)
-    plot_savings(evaluation, outputs["savings plot"], focus)
+    plot_savings(evaluation, outputs["savings plot"], agents or [focus])
     plot_frontier(evaluation, frontier(p), outputs["frontier plot"], ["twap", "optimal", *agents])
     plots = {"inventory": "execution_analysis.png", "savings": "is_distribution.png"}
     plots["frontier"] = "frontier.png"
@@ -231,6 +473,8 @@ def run_experiment(
     p = MarketParams.from_settings(settings.simulation)
     agents: list[Strategy] = []
     training: dict[str, Any] = {}
+    warnings: list[str] = []
+    manifest, resumes = RunManifest("run", settings, seeds), []
     for seed in seed_list(settings.simulation.seed, seeds):
         seeded = settings.model_copy(
             update={"simulation": settings.simulation.model_copy(update={"seed": seed})}
@@ -240,12 +484,19 @@ def run_experiment(
         )
         folder.mkdir(parents=True, exist_ok=True)
         console.print(f"[bold]training[/bold] {name} (seed {seed})", highlight=False)
-        result = train_with_progress(seeded, folder, console)
+        resumes.append(_resumable(manifest, folder, seed, seeded))
+        try:
+            result = train_with_progress(seeded, folder, console, resumes[-1])
+        except TrainingInterrupted as exc:
+            raise _interrupted(manifest, run_dir, exc) from None
         save_checkpoint(folder / "model.pt", result, seeded)
         agents.append(GreedyAgent(result.agent, name=name))
-        training[name] = training_record(result) | {"seed": seed}
+        training[name], notes = training_outcome(name, seeded, result, console)
+        warnings += notes
     evaluation = evaluate_strategies(settings, [*run_references(p), *agents])
-    outputs, data = report(settings, evaluation, run_dir, console, {"training": training})
+    outputs, data = report(settings, evaluation, run_dir, console, {"training": training}, warnings)
+    for resume in resumes:  # the run is complete: nothing left to resume
+        resume.finish()
     outputs = {"run folder": run_dir, **outputs}
     if seeds == 1:
         outputs["checkpoint"] = run_dir / "model.pt"
@@ -305,14 +556,16 @@ def run_benchmark(settings: Settings, out_dir: Path, console: Console) -> bool:
 def train_only(settings: Settings, run_dir: Path, console: Console) -> Path:
     """`rl-exec train`: train and save the checkpoint."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    result = train_with_progress(settings, run_dir, console)
+    manifest = RunManifest("train", settings)
+    resume = _resumable(manifest, run_dir, settings.simulation.seed, settings)
+    try:
+        result = train_with_progress(settings, run_dir, console, resume)
+    except TrainingInterrupted as exc:
+        raise _interrupted(manifest, run_dir, exc) from None
     path = run_dir / "model.pt"
     save_checkpoint(path, result, settings)
-    console.print(
-        f"trained {result.episodes:,} episodes, {result.updates:,} updates "
-        f"in {result.seconds:.1f} s; "
-        f"best validation cost savings vs TWAP {result.best_validation_bps:.2f} bps"
-    )
+    resume.finish()
+    print_warnings(console, training_outcome("the agent", settings, result, console)[1], loud=True)
     print_outputs(console, {"checkpoint": path, "tensorboard": run_dir})
     return path
 
@@ -325,6 +578,17 @@ def evaluate_checkpoint(
     p = MarketParams.from_settings(settings.simulation)
     strategies = [*run_references(p), GreedyAgent(loaded.agent)]
     evaluation = evaluate_strategies(settings, strategies)
-    outputs, data = report(settings, evaluation, run_dir, console, {"checkpoint": str(checkpoint)})
+    extra = {"checkpoint": str(checkpoint)}
+    warnings = _checkpoint_warnings(loaded.payload.get("training", {}))
+    outputs, data = report(settings, evaluation, run_dir, console, extra, warnings)
     print_outputs(console, outputs)
     return data
+
+
+def _checkpoint_warnings(training: dict[str, Any]) -> list[str]:
+    """The training record a checkpoint carries, judged as after `run`."""
+    updates = training.get("updates")
+    if updates is None or updates >= FEW_UPDATES:
+        return []
+    verdict = "barely trained" if updates else "its results are those of its initial network"
+    return [f"the checkpoint's agent made {updates:,} gradient updates in training: {verdict}"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -51,6 +51,10 @@ def _check_yaml_file(path: Path) -> None:
         raise SettingsError(f"{path}: not valid YAML{where}") from exc
     except OSError as exc:
         raise SettingsError(f"{path}: cannot read ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:  # binary garbage, or a file in another encoding
+        raise SettingsError(
+            f"{path}: not a YAML text file (byte {exc.start} is not UTF-8 text); fix or delete it"
+        ) from exc
     if data is not None and not isinstance(data, dict):
         raise SettingsError(
             f"{path}: top level must be a mapping of sections, got {type(data).__name__}"
@@ -169,16 +173,31 @@ def value_sources(
 ) -> dict[str, str]:
     """Map each dotted setting to the name of the source that set it ('default' if none)."""
     sources = _Sources(overrides or {}, config_path, best_params_path)
+    known = set(flatten(Settings.model_construct()))
     origin: dict[str, str] = {}
     for name, values in reversed(sources.named_values()):  # lowest first, higher ones overwrite
         for path, _ in _leaves(values):
+            while path not in known and "." in path:  # a key inside a mapping-valued setting
+                path = path.rsplit(".", 1)[0]
             origin[path] = name
     return origin
 
 
-def flatten(settings: Settings) -> dict[str, Any]:
-    """Dotted key -> JSON-friendly value, for tables and metrics.json."""
-    return dict(_leaves(settings.model_dump(mode="json")))
+def flatten(settings: BaseModel) -> dict[str, Any]:
+    """Dotted setting -> JSON-friendly value, for tables and metrics.json. Sections nest; a
+    setting whose value is a mapping (replay.columns) stays one entry."""
+    return dict(_setting_leaves(settings, settings.model_dump(mode="json")))
+
+
+def _setting_leaves(
+    model: BaseModel, dumped: Mapping[str, Any], prefix: str = ""
+) -> Iterator[tuple[str, Any]]:
+    for name in type(model).model_fields:
+        value, path = getattr(model, name), f"{prefix}{name}"
+        if isinstance(value, BaseModel):
+            yield from _setting_leaves(value, dumped[name], f"{path}.")
+        else:
+            yield path, dumped[name]
 
 
 def configure_logging(settings: LoggingSettings) -> None:

@@ -21,6 +21,9 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+ObservationFeature = Literal["volume_remaining", "vwap_deviation", "realised_vol", "spread"]
+
+
 class SimulationSettings(_Section):
     """The market (README, "The model")."""
 
@@ -79,6 +82,29 @@ class SimulationSettings(_Section):
     lot_size: float = Field(
         0.0, ge=0, description="Round trades down to multiples of this size; 0 = no rounding."
     )
+    max_multiplier: float = Field(
+        10.0,
+        gt=0,
+        le=1000,
+        description="Upper end of the continuous action (PPO, SAC), a multiple of the TWAP rate.",
+    )
+    volume_profile: str = Field(
+        "flat",
+        min_length=1,
+        description="w_k: the market's volume over the session: flat, u_shape (US equities, 26 "
+        "bins of 15 min) or the path of a CSV (one column) or YAML list of bin volumes.",
+    )
+    market_volume: float | None = Field(
+        None,
+        gt=0,
+        description="V: the market's volume over the episode in shares; null = 20 * total_shares.",
+    )
+    extra_features: list[ObservationFeature] = Field(
+        default_factory=list,
+        max_length=4,
+        description="Optional observation features appended in this order: volume_remaining, "
+        "vwap_deviation, realised_vol (spread: historical data only).",
+    )
     seed: int = Field(42, ge=0, description="Master seed for training (env, agent, validation).")
 
     @field_validator("action_multipliers")
@@ -99,17 +125,41 @@ class SimulationSettings(_Section):
                 "temp_impact_param must exceed liquidity_param / 2 "
                 "(otherwise the expected cost is not convex in the schedule)"
             )
-        # E[P~_k] = P0 - alpha (Q - q_k) - beta n_k >= P0 - max(alpha, beta) Q for every schedule.
-        floor = max(self.liquidity_param, self.temp_impact_param) * self.total_shares
+        # E[P~_k] = P0 - alpha (Q - q_k) - beta_k n_k >= P0 - max(alpha, max beta_k) Q for
+        # every schedule (beta_k = beta on a flat profile).
+        largest, name = self._largest_impact()
+        floor = max(self.liquidity_param, largest) * self.total_shares
         if self.start_price <= floor:
             raise ValueError(
                 "impact would drive the price to zero or below: need start_price > "
-                "max(liquidity_param, temp_impact_param) * total_shares "
+                f"max(liquidity_param, {name}) * total_shares "
                 f"({self.start_price:g} <= {floor:g})"
             )
         if self.lot_size >= self.total_shares:
             raise ValueError("lot_size must be smaller than total_shares")
         return self
+
+    def _largest_impact(self) -> tuple[float, str]:
+        """The largest temporary impact beta_k of the volume profile, and how to name it."""
+        if self.volume_profile == "flat":
+            return self.temp_impact_param, "temp_impact_param"
+        from rl_order_execution.market.volume import profile_bins, step_impacts, step_shares
+
+        w = step_shares(profile_bins(self.volume_profile), self.time_horizon)
+        betas = step_impacts(self.temp_impact_param, self.liquidity_param, w)
+        return float(betas.max()), f"the largest beta_k = {float(betas.max()):g}"
+
+    @field_validator("extra_features")
+    @classmethod
+    def _check_features(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("extra_features must be distinct")
+        if "spread" in value:
+            raise ValueError(
+                "the spread feature needs bid and ask quotes, which only historical data has; "
+                "the simulated market can provide volume_remaining, vwap_deviation, realised_vol"
+            )
+        return value
 
     @model_validator(mode="after")
     def _check_garch(self) -> SimulationSettings:
@@ -122,10 +172,99 @@ class SimulationSettings(_Section):
         return self
 
 
-class RLSettings(_Section):
-    """The Double-DQN agent and its training loop."""
+AgentKind = Literal["ddqn", "ppo", "sac"]
+# The training budget each kind gets when rl.episodes is not set (tuned once, see the README).
+DEFAULT_EPISODES: dict[str, int] = {"ddqn": 3000, "ppo": 6000, "sac": 1500}
 
-    episodes: int = Field(3000, ge=1, description="Training episodes (summed over parallel envs).")
+
+def _check_widths_in_range(value: list[int]) -> list[int]:
+    if any(h < 1 or h > 4096 for h in value):
+        raise ValueError("every hidden size must be between 1 and 4096")
+    return value
+
+
+class PPOSettings(_Section):
+    """PPO (Stable-Baselines3) with a continuous speed: its hyperparameters (SB3's names)."""
+
+    n_envs: int = Field(64, ge=1, le=65_536, description="Episodes collected in lockstep.")
+    n_steps: int = Field(
+        64, ge=2, le=65_536, description="Vectorised steps per rollout (n_steps x n_envs samples)."
+    )
+    batch_size: int = Field(512, ge=2, le=65_536, description="Minibatch size of the update.")
+    n_epochs: int = Field(10, ge=1, le=100, description="Passes over each rollout.")
+    learning_rate: float = Field(3e-4, gt=0, lt=1, description="Adam learning rate (constant).")
+    gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE lambda (rl.gamma discounts).")
+    clip_range: float = Field(0.2, gt=0, le=1, description="Policy-ratio clipping.")
+    ent_coef: float = Field(0.0, ge=0, le=1, description="Entropy bonus coefficient.")
+    vf_coef: float = Field(0.5, gt=0, le=10, description="Value-loss coefficient.")
+    max_grad_norm: float = Field(0.5, gt=0, description="Max global gradient norm.")
+    log_std_init: float = Field(
+        -1.0, ge=-10, le=2, description="Initial log std of the Gaussian action (in [-1, 1] units)."
+    )
+    hidden_sizes: list[int] = Field(
+        default_factory=lambda: [64, 64],
+        min_length=1,
+        max_length=8,
+        description="Hidden widths of the policy and of the value MLP (tanh).",
+    )
+
+    _check_hidden = field_validator("hidden_sizes")(_check_widths_in_range)
+
+
+class SACSettings(_Section):
+    """SAC (Stable-Baselines3) with a continuous speed: its hyperparameters (SB3's names)."""
+
+    n_envs: int = Field(32, ge=1, le=65_536, description="Episodes collected in lockstep.")
+    gradient_steps: int = Field(
+        4, ge=1, le=256, description="Gradient steps after each vectorised env step."
+    )
+    batch_size: int = Field(256, ge=1, le=65_536, description="Replay minibatch size.")
+    learning_rate: float = Field(1e-3, gt=0, lt=1, description="Adam learning rate (constant).")
+    buffer_size: int = Field(
+        100_000, ge=1, le=10_000_000, description="Replay buffer capacity (transitions)."
+    )
+    learning_starts: int = Field(
+        100, ge=0, description="Transitions collected before the first gradient step."
+    )
+    tau: float = Field(0.005, gt=0, le=1, description="Soft update rate of the target critics.")
+    ent_coef: float = Field(
+        1.0,
+        gt=0,
+        le=10,
+        description="Entropy coefficient: its start value when auto_entropy, else fixed.",
+    )
+    auto_entropy: bool = Field(
+        True, description="Learn the entropy coefficient towards target_entropy."
+    )
+    target_entropy: float = Field(
+        -1.0,
+        ge=-20,
+        le=1,
+        description="Entropy the learned coefficient aims at (SB3's default: -1 for one action).",
+    )
+    hidden_sizes: list[int] = Field(
+        default_factory=lambda: [64, 64],
+        min_length=1,
+        max_length=8,
+        description="Hidden widths of the actor and of each critic MLP (ReLU).",
+    )
+
+    _check_hidden = field_validator("hidden_sizes")(_check_widths_in_range)
+
+
+class RLSettings(_Section):
+    """The agent and its training loop (the Double DQN's hyperparameters; ppo and sac below)."""
+
+    agent: AgentKind = Field(
+        "ddqn",
+        description="The agent trained: ddqn (discrete speeds), ppo or sac (continuous speed).",
+    )
+    episodes: int = Field(
+        3000,
+        ge=1,
+        description="Training episodes (summed over parallel envs); when unset, the agent's own "
+        "budget: ddqn 3000, ppo 6000, sac 1500.",
+    )
     gamma: float = Field(
         1.0, gt=0, le=1, description="Discount; 1 optimises the undiscounted cost (finite horizon)."
     )
@@ -194,7 +333,24 @@ class RLSettings(_Section):
     keep_best: bool = Field(
         True, description="Keep the weights with the best validation cost, not the last ones."
     )
+    checkpoint_interval: int = Field(
+        1000,
+        ge=1,
+        description="Training episodes between resumable checkpoints (resume.pt in the run dir).",
+    )
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Torch device.")
+    ppo: PPOSettings = Field(default_factory=PPOSettings)
+    sac: SACSettings = Field(default_factory=SACSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _agent_budget(cls, data: object) -> object:
+        """An unset training budget is the chosen agent's own."""
+        if isinstance(data, dict) and data.get("episodes") is None:
+            agent = data.get("agent", "ddqn")
+            if agent in DEFAULT_EPISODES:
+                return {**data, "episodes": DEFAULT_EPISODES[agent]}
+        return data
 
     @field_validator("hidden_sizes")
     @classmethod
@@ -267,6 +423,11 @@ class OptimizationSettings(_Section):
         default_factory=lambda: [64, 128, 256, 512],
         min_length=1,
         description="Candidate minibatch sizes.",
+    )
+    search_gamma: bool = Field(
+        False,
+        description="Also search the discount (off: gamma stays rl.gamma; 1 is right for a finite "
+        "horizon whose cost is undiscounted).",
     )
     gamma_min: float = Field(0.95, gt=0, le=1, description="Lower bound of the discount search.")
     gamma_max: float = Field(1.0, gt=0, le=1, description="Upper bound of the discount search.")
@@ -374,6 +535,7 @@ class Settings(BaseSettings):
         extra="forbid",
         validate_default=True,
         nested_model_default_partial_update=True,
+        env_parse_none_str="null",
     )
 
     simulation: SimulationSettings = Field(default_factory=SimulationSettings)

@@ -10,6 +10,7 @@ from rl_order_execution.reporting.tables import (
     metrics_table,
     print_outputs,
     savings_table,
+    seeds_table,
 )
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "plot_savings",
     "print_outputs",
     "savings_table",
+    "seeds_table",
     "write_json",
     "write_text_atomic",
 ]

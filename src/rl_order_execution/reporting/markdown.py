@@ -5,13 +5,73 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from rl_order_execution.reporting.documents import RunReport
-from rl_order_execution.reporting.tables import fmt, gap_ci, savings_ci
+from rl_order_execution.reporting.tables import (
+    SEEDS_HEADERS,
+    VOLUME_HEADERS,
+    fmt,
+    gap_ci,
+    savings_ci,
+    seeds_rows,
+    volume_cells,
+)
 
 
 def _md_table(headers: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _warnings(report: RunReport) -> list[str]:
+    """Warnings first: nobody should read a gap captured without them."""
+    if not report.warnings:
+        return []
+    return ["## Warnings", "", *(f"- **warning:** {w}" for w in report.warnings), ""]
+
+
+def _training(report: RunReport) -> list[str]:
+    """Per agent: episodes asked and trained, gradient updates, time, validation savings."""
+    if not report.training:
+        return []
+    headers = ["agent", "seed", "episodes asked", "episodes trained", "gradient updates"]
+    headers += ["seconds", "best validation savings (bps)", "untrained network (bps)"]
+    rows = [
+        [
+            name,
+            str(t.get("seed", "n/a")),
+            f"{t['episodes_asked']:,}" if "episodes_asked" in t else "n/a",
+            f"{t['episodes']:,}",
+            f"{t['updates']:,}",
+            fmt(t["seconds"], 1),
+            fmt(t["best_validation_bps"]),
+            fmt(t.get("initial_validation_bps")),
+        ]
+        for name, t in report.training.items()
+    ]
+    return ["## Training", "", _md_table(headers, rows), ""]
+
+
+def _volume(report: RunReport) -> list[str]:
+    """VWAP slippage (with paired savings vs TWAP's) and participation, where measured."""
+    measured = {name: m for name, m in report.strategies.items() if m.volume is not None}
+    if not measured:
+        return []
+    headers = ["strategy", *VOLUME_HEADERS, "VWAP slippage saved vs TWAP [95% CI]"]
+    rows = [
+        [name, *volume_cells(m), savings_ci(m.volume.savings_vwap_slippage)]
+        for name, m in measured.items()
+        if m.volume is not None
+    ]
+    return [
+        "",
+        "## Against the market's volume",
+        "",
+        _md_table(headers, rows),
+        "",
+        "VWAP slippage: (market VWAP - average sale price) / market VWAP in bps (positive: sold "
+        "below the market's VWAP). Participation: n_k / v_k, its mean over the steps and the "
+        "largest per episode, both averaged over the episodes.",
+    ]
 
 
 def markdown_report(report: RunReport, plots: Mapping[str, str]) -> str:
@@ -22,6 +82,8 @@ def markdown_report(report: RunReport, plots: Mapping[str, str]) -> str:
         f"{report.episodes:,} test episodes with shared price shocks "
         f"(evaluation seed {report.evaluation_seed}). Costs in bps of Q*P0.",
         "",
+        *_warnings(report),
+        *_training(report),
         "## Market",
         "",
         _md_table(["setting", "value"], [[k, str(v)] for k, v in sim.items()]),
@@ -64,25 +126,10 @@ def markdown_report(report: RunReport, plots: Mapping[str, str]) -> str:
                 for name, m in report.strategies.items()
             ],
         ),
+        *_volume(report),
     ]
     if report.seeds_summary is not None:
         out += ["", "## Across training seeds", ""]
-        out += [
-            _md_table(
-                ["metric", "mean", "IQM", "bootstrap 95% CI", "per seed"],
-                [
-                    [
-                        metric,
-                        fmt(s.mean, 4),
-                        fmt(s.iqm, 4),
-                        f"[{fmt(s.ci95_low, 4)}, {fmt(s.ci95_high, 4)}]",
-                        ", ".join(fmt(x, 4) for x in s.values),
-                    ]
-                    for metric, s in report.seeds_summary.items()
-                ],
-            )
-        ]
-    if report.warnings:
-        out += ["", "## Warnings", ""] + [f"- {w}" for w in report.warnings]
+        out += [_md_table(SEEDS_HEADERS, seeds_rows(report.seeds_summary))]
     out += ["", "## Plots", ""] + [f"![{title}]({file})" for title, file in plots.items()]
     return "\n".join(out) + "\n"

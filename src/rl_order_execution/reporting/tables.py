@@ -9,7 +9,14 @@ from rich.console import Console
 from rich.table import Table
 
 from rl_order_execution.evaluation.selfcheck import Check
-from rl_order_execution.evaluation.statistics import Z95, GapCaptured, Savings, StrategyMetrics
+from rl_order_execution.evaluation.statistics import (
+    Z95,
+    AcrossSeeds,
+    GapCaptured,
+    Savings,
+    SeedsSummary,
+    StrategyMetrics,
+)
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
@@ -37,6 +44,9 @@ def metrics_table(metrics: Mapping[str, StrategyMetrics], episodes: int) -> Tabl
     gap = any(m.gap_captured is not None for m in metrics.values())
     if gap:
         table.add_column("gap captured [95% CI]", justify="right")
+    volume = all(m.volume is not None for m in metrics.values())
+    for col in VOLUME_HEADERS if volume else []:
+        table.add_column(col, justify="right")
     for name, m in metrics.items():
         row = [
             name,
@@ -48,8 +58,27 @@ def metrics_table(metrics: Mapping[str, StrategyMetrics], episodes: int) -> Tabl
         ]
         if gap:
             row.append(gap_ci(m.gap_captured))
+        if volume:
+            row += volume_cells(m)
         table.add_row(*row)
     return table
+
+
+VOLUME_HEADERS = ["VWAP slippage", "partic. mean", "partic. max"]
+
+
+def percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def volume_cells(m: StrategyMetrics) -> list[str]:
+    """Mean VWAP slippage (bps of the market's VWAP, positive: sold below it), mean participation
+    and the mean over episodes of each episode's largest participation."""
+    if m.volume is None:
+        return ["n/a"] * len(VOLUME_HEADERS)
+    v = m.volume
+    slippage, mean = fmt(v.vwap_slippage_bps.mean), percent(v.participation_mean.mean)
+    return [slippage, mean, percent(v.participation_max.mean)]
 
 
 def savings_table(metrics: Mapping[str, StrategyMetrics], baseline: str = "twap") -> Table:
@@ -77,6 +106,39 @@ def savings_table(metrics: Mapping[str, StrategyMetrics], baseline: str = "twap"
             savings_ci(sc),
             f"{sc.win_rate:.1%}",
         )
+    return table
+
+
+SEEDS_METRICS = {"cost_savings_bps": "cost savings vs TWAP (bps)", "gap_captured": "gap captured"}
+SEEDS_HEADERS = ["metric", "mean", "IQM", "bootstrap 95% CI", "per seed"]
+
+
+def seeds_rows(summary: SeedsSummary) -> list[list[str]]:
+    """One row per metric across training seeds; shares in percent, savings in bps."""
+    return [_seeds_row(metric, s) for metric, s in summary.items()]
+
+
+def _seeds_row(metric: str, s: AcrossSeeds) -> list[str]:
+    def shown(x: float) -> str:
+        return f"{x:.1%}" if metric == "gap_captured" else fmt(x)
+
+    ci = (
+        f"[{shown(s.ci95_low)}, {shown(s.ci95_high)}]"
+        if s.ci95_meaningful
+        else f"not meaningful with {len(s.values)} seeds"
+    )
+    per_seed = ", ".join(shown(x) for x in s.values)
+    return [SEEDS_METRICS.get(metric, metric), shown(s.mean), shown(s.iqm), ci, per_seed]
+
+
+def seeds_table(summary: SeedsSummary) -> Table:
+    """The agents' results across their training seeds."""
+    seeds = len(summary.cost_savings_bps.values)
+    table = Table(title=f"Across {seeds} training seeds")
+    for col in SEEDS_HEADERS:
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for row in seeds_rows(summary):
+        table.add_row(*row)
     return table
 
 
