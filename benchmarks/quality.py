@@ -3,7 +3,8 @@
 For each market: `rl-exec run --config benchmarks/markets/<name>.yaml --seeds K`, then one table of
 the share of the exact optimum's advantage over TWAP that the agents capture (per seed, mean,
 interquartile mean, bootstrap 95 % interval), the best discrete policy's share where it applies
-(martingale GBM) and that of the exact optimum rounded to the action grid.
+(martingale prices: the ceiling of the agent's action grid), VWAP's share on markets with a volume
+profile, and that of the exact optimum rounded to the action grid.
 Writes benchmarks/quality.json.
 """
 
@@ -30,12 +31,15 @@ HERE = Path(__file__).parent
 RESULTS = HERE / "quality.json"
 
 
-def run_market(config: Path, seeds: int, out_root: Path, reuse: bool) -> dict[str, Any]:
+def run_market(
+    config: Path, seeds: int, out_root: Path, reuse: bool, agent: str = "ddqn"
+) -> dict[str, Any]:
     """Train and evaluate (unless reusing an earlier run's folder), then read its metrics.json."""
-    folder = out_root / config.stem
+    folder = out_root / config.stem if agent == "ddqn" else out_root / agent / config.stem
     seconds = None
     if not (reuse and (folder / "metrics.json").is_file()):
-        settings, _ = load_settings({"logging.progress": False}, config, None, require_config=True)
+        overrides = {"logging.progress": False, "rl.agent": agent}
+        settings, _ = load_settings(overrides, config, None, require_config=True)
         start = time.perf_counter()
         run_experiment(settings, folder, Console(quiet=True), seeds=seeds)
         seconds = time.perf_counter() - start
@@ -43,7 +47,8 @@ def run_market(config: Path, seeds: int, out_root: Path, reuse: bool) -> dict[st
     agents = {name: m for name, m in metrics.items() if name.startswith("agent")}
     shares = [(m.get("gap_captured") or {}).get("value") for m in agents.values()]
     ceiling = (metrics.get("best-discrete", {}).get("gap_captured") or {}).get("value")
-    return {"shares": shares, "best_discrete": ceiling, "seconds": seconds}
+    vwap = (metrics.get("vwap", {}).get("gap_captured") or {}).get("value")
+    return {"shares": shares, "best_discrete": ceiling, "vwap": vwap, "seconds": seconds}
 
 
 def snapped_share(config: Path) -> float | None:
@@ -68,6 +73,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("output/quality"))
     parser.add_argument("--reuse", action="store_true", help="Re-read runs already in --out.")
+    parser.add_argument("--agents", default="ddqn,ppo,sac", help="Agent kinds, comma-separated.")
     parser.add_argument("markets", nargs="*", help="Market names (default: all).")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -76,29 +82,44 @@ def main() -> None:
     if args.markets:
         configs = [c for c in configs if c.stem in args.markets]
     results: dict[str, Any] = {"seeds": args.seeds, "markets": {}}
+    if args.markets and RESULTS.is_file():  # a subset updates its markets, keeps the others
+        earlier = json.loads(RESULTS.read_text())
+        if earlier.get("seeds") == args.seeds:
+            results["markets"] = earlier.get("markets", {})
     table = Table(title=f"Share of the exact optimum's advantage captured ({args.seeds} seeds)")
-    columns = ("market", "per seed", "mean", "IQM", "bootstrap 95% CI", "grid best", "snapped", "s")
+    columns = ["market", "per seed", "mean", "IQM", "bootstrap 95% CI", "grid best", "VWAP"]
+    columns += ["snapped", "s"]
     for col in columns:
         table.add_column(col, justify="right")
-    for config in configs:
-        console.print(f"{config.stem} ...")
-        r = run_market(config, args.seeds, args.out, args.reuse)
+    rows = [(c, a) for c in configs for a in args.agents.split(",")]
+    for config, agent in rows:  # one row per market x agent; the Double DQN's keeps its name
+        key = config.stem if agent == "ddqn" else f"{config.stem}/{agent}"
+        console.print(f"{key} ...")
+        r = run_market(config, args.seeds, args.out, args.reuse, agent)
         s = _summary(r["shares"])
         r["summary"] = None if s is None else s.to_json()
         r["optimal_snapped"] = snapped_share(config)
-        results["markets"][config.stem] = r
+        results["markets"][key] = r
         table.add_row(
-            config.stem,
+            key,
             ", ".join("n/a" if v is None else f"{v:.1%}" for v in r["shares"]),
             "n/a" if s is None else f"{s.mean:.1%}",
             "n/a" if s is None else f"{s.iqm:.1%}",
             "n/a" if s is None else f"[{s.ci95_low:.1%}, {s.ci95_high:.1%}]",
             "-" if r["best_discrete"] is None else f"{r['best_discrete']:.1%}",
+            "-" if r["vwap"] is None else f"{r['vwap']:.1%}",
             "-" if r["optimal_snapped"] is None else f"{r['optimal_snapped']:.1%}",
             "reused" if r["seconds"] is None else f"{r['seconds']:.0f}",
         )
     write_json(RESULTS, results)
     console.print(table)
+    for name in [c.stem if a == "ddqn" else f"{c.stem}/{a}" for c, a in rows]:
+        r = results["markets"][name]
+        beaten = [
+            v for v in r["shares"] if v is not None and r["vwap"] is not None and v < r["vwap"]
+        ]
+        if beaten:
+            console.print(f"{name}: VWAP beats {len(beaten)} of {len(r['shares'])} agents")
     console.print(f"wrote {RESULTS}")
 
 
