@@ -16,7 +16,7 @@ import pytest
 import torch
 from typer.testing import CliRunner, Result
 
-from rl_order_execution import experiment
+from rl_order_execution import experiment, run_folders
 from rl_order_execution.agents.training import TrainResult, ValidationPoint
 from rl_order_execution.cli import app
 from rl_order_execution.config import Settings
@@ -270,7 +270,7 @@ def test_ctrl_c_prints_one_line_exits_130_and_leaves_no_empty_run(
 
 def test_an_interrupted_run_that_saved_a_result_is_kept(tmp_path: Path) -> None:
     folder = tmp_path / "kept"
-    with pytest.raises(KeyboardInterrupt, match="kept"), experiment.run_folder(folder, "cpu"):
+    with pytest.raises(KeyboardInterrupt, match="kept"), run_folders.run_folder(folder, "cpu"):
         (folder / "model.pt").write_bytes(b"weights")
         raise KeyboardInterrupt
     assert (folder / "model.pt").read_bytes() == b"weights"

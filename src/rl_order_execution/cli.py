@@ -168,7 +168,7 @@ def build_settings(
 
 
 def _run_dir(settings: Settings, output_dir: Path | None, run_name: str | None) -> Path:
-    from rl_order_execution.experiment import default_run_dir
+    from rl_order_execution.run_folders import default_run_dir
 
     return output_dir or default_run_dir(settings, run_name)
 
@@ -195,7 +195,8 @@ def run(
     agent: AgentOpt = None,
 ) -> None:
     """Train the agent, evaluate it against TWAP and the exact optimum on shared shocks."""
-    from rl_order_execution.experiment import run_experiment, run_folder
+    from rl_order_execution.experiment import run_experiment
+    from rl_order_execution.run_folders import run_folder
 
     if resume is not None:
         flags: dict[str, Any] = {"--episodes": episodes, "--seed": seed, "--device": device}
@@ -245,7 +246,8 @@ def train(
     agent: AgentOpt = None,
 ) -> None:
     """Train the agent and save its checkpoint (model.pt) and TensorBoard logs."""
-    from rl_order_execution.experiment import run_folder, train_only
+    from rl_order_execution.experiment import train_only
+    from rl_order_execution.run_folders import run_folder
 
     if resume is not None:
         flags: dict[str, Any] = {"--episodes": episodes, "--seed": seed, "--device": device}
@@ -291,12 +293,8 @@ def evaluate(
     The test episodes are the checkpoint's unless --config or --eval-episodes say otherwise.
     Results go to a folder of their own; the run that wrote the checkpoint is never rewritten.
     """
-    from rl_order_execution.experiment import (
-        evaluate_checkpoint,
-        evaluation_dir,
-        load_checkpoint,
-        run_folder,
-    )
+    from rl_order_execution.experiment import evaluate_checkpoint, load_checkpoint
+    from rl_order_execution.run_folders import evaluation_dir, run_folder
 
     _note_ignored_env(config is not None)
     loaded = load_checkpoint(checkpoint, device or "cpu")
