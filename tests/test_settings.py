@@ -182,3 +182,20 @@ def test_configure_logging_sets_the_level_and_one_handler(toolkit_logger: loggin
     assert toolkit_logger.getEffectiveLevel() == logging.ERROR
     assert optuna.logging.get_verbosity() == optuna.logging.ERROR
     assert len(toolkit_logger.handlers) == 1
+
+
+def test_ppo_and_sac_budgets_keep_the_default_number_of_environment_steps() -> None:
+    """6,000 PPO episodes of 50 steps are 30,000 episodes of 10 steps; the DDQN's stays 3,000."""
+    from rl_order_execution.config import Settings
+
+    def episodes(agent: str, horizon: int | None = None, **rl: object) -> int:
+        data: dict[str, object] = {"rl": {"agent": agent, **rl}}
+        if horizon is not None:
+            data["simulation"] = {"time_horizon": horizon}
+        return Settings.model_validate(data).rl.episodes
+
+    assert episodes("ppo") == 6000 and episodes("ppo", 10) == 30_000
+    assert episodes("sac") == 1500 and episodes("sac", 20) == 3750
+    assert episodes("ddqn", 10) == 3000  # the Double DQN's budget is in episodes
+    assert episodes("ppo", 10, episodes=123) == 123  # an explicit budget wins
+    assert episodes("ppo", 7) == 42_858  # rounded up

@@ -175,6 +175,18 @@ class SimulationSettings(_Section):
 AgentKind = Literal["ddqn", "ppo", "sac"]
 # The training budget each kind gets when rl.episodes is not set (tuned once, see the README).
 DEFAULT_EPISODES: dict[str, int] = {"ddqn": 3000, "ppo": 6000, "sac": 1500}
+# PPO and SAC learn from environment steps, so their budget keeps the default market's number of
+# steps (episodes x N at N = 50) on any horizon; the Double DQN's stays in episodes.
+STEP_BUDGET_AGENTS = ("ppo", "sac")
+BUDGET_HORIZON = 50
+
+
+def episodes_for(agent: str, horizon: int) -> int:
+    """The default training episodes of an agent kind on a market of `horizon` steps."""
+    episodes = DEFAULT_EPISODES[agent]
+    if agent in STEP_BUDGET_AGENTS:
+        return max(1, math.ceil(episodes * BUDGET_HORIZON / horizon))
+    return episodes
 
 
 def _check_widths_in_range(value: list[int]) -> list[int]:
@@ -555,3 +567,23 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Files are added by `load_settings`, which knows their paths.
         return init_settings, env_settings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _step_budget(cls, data: object) -> object:
+        """An unset budget of a step-based agent follows the market's horizon."""
+        if not isinstance(data, dict) or not isinstance(data.get("rl"), dict):
+            return data
+        rl = data["rl"]
+        agent = rl.get("agent", "ddqn")
+        if rl.get("episodes") is not None or agent not in STEP_BUDGET_AGENTS:
+            return data
+        sim = data.get("simulation")
+        horizon = sim.get("time_horizon") if isinstance(sim, dict) else None
+        if horizon is None:
+            horizon = BUDGET_HORIZON if sim is None else getattr(sim, "time_horizon", 50)
+        try:
+            episodes = episodes_for(agent, int(horizon))
+        except (TypeError, ValueError):  # an invalid horizon is reported by its own field
+            return data
+        return {**data, "rl": {**rl, "episodes": episodes}}
