@@ -34,23 +34,10 @@ from rl_order_execution.market import MarketParams, shock_matrix
 from rl_order_execution.reporting import plots
 from rl_order_execution.reporting.tables import seeds_rows
 from rl_order_execution.strategies import reference_strategies
+from tests.test_cli import TINY  # the same tiny market as the CLI tests
 
 runner = CliRunner()
 README = Path(__file__).resolve().parents[1] / "README.md"
-
-TINY = """
-simulation:
-  time_horizon: 10
-rl:
-  episodes: 40
-  n_envs: 8
-  learning_starts: 50
-  batch_size: 32
-  eval_interval: 20
-  validation_episodes: 50
-evaluation:
-  episodes: 64
-"""
 
 
 @pytest.fixture(autouse=True)

@@ -45,7 +45,7 @@ from rl_order_execution.evaluation import (
     optimum_gap,
     run_checks,
 )
-from rl_order_execution.exact import optimal_cost, solve_lq
+from rl_order_execution.exact import solve_lq
 from rl_order_execution.market import MarketParams, shock_matrix
 from rl_order_execution.reporting import (
     BenchmarkReport,
@@ -283,7 +283,8 @@ def report(
     as metrics.json.
     """
     p = evaluation.params
-    exact = solve_lq(p).exact
+    solution = solve_lq(p)
+    exact = solution.exact
     metrics = {
         name: replace(m, exact=exact_values(p, name))
         for name, m in evaluation.metrics(exact_gap=optimum_gap(p) if exact else None).items()
@@ -310,7 +311,7 @@ def report(
         settings=settings,
         exact=ExactCosts(
             cost_twap=None if twap_exact is None else twap_exact.cost_mean_exact,
-            cost_optimal=optimal_cost(p) if exact else None,
+            cost_optimal=solution.expected_cost if exact else None,
         ),
         strategies=metrics,
         warnings=warnings,

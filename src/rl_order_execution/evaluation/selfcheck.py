@@ -59,8 +59,7 @@ def exact_values(p: MarketParams, name: str, strategy: Strategy | None = None) -
             return ExactValues()
         m = schedule_moments(p, trades)
         return ExactValues(m.e_is, m.std_is, m.e_c)
-    solution = solve_lq(p)
-    if name == "optimal" and not solution.is_deterministic:
+    if name == "optimal" and not (solution := solve_lq(p)).is_deterministic:
         # an adaptive optimum has a closed-form E[C] only where the recursion is exact
         return ExactValues(cost_mean_exact=solution.expected_cost if solution.exact else None)
     try:
