@@ -30,7 +30,7 @@ GARCH = MarketParams(price_model="garch")
 
 
 def test_registry_names_every_model_and_rejects_an_unknown_one() -> None:
-    assert set(PRICE_MODELS) == {"gbm", "ou", "jump", "garch"}
+    assert set(PRICE_MODELS) == {"gbm", "ou", "jump", "garch", "replay"}
     with pytest.raises(ValueError, match="price_model 'heston' is not one of: gbm, ou"):
         price_model("heston")
     with pytest.raises(ValueError, match="heston"):

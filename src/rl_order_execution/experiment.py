@@ -32,7 +32,7 @@ from rl_order_execution.agents.resume import (
     stop_on_interrupt,
 )
 from rl_order_execution.agents.training import ScalarLogger, TrainingInterrupted, TrainResult
-from rl_order_execution.config import Settings, flatten
+from rl_order_execution.config import Settings, SettingsError, flatten
 from rl_order_execution.evaluation import (
     TOLERANCE_SE,
     Evaluation,
@@ -45,6 +45,7 @@ from rl_order_execution.evaluation import (
     optimum_gap,
     run_checks,
 )
+from rl_order_execution.evaluation.replay import replay_summary, with_hindsight
 from rl_order_execution.exact import solve_lq
 from rl_order_execution.market import MarketParams, shock_matrix
 from rl_order_execution.reporting import (
@@ -60,15 +61,19 @@ from rl_order_execution.reporting import (
     print_outputs,
     savings_table,
     seeds_table,
+    sessions_table,
+    splits_table,
     write_json,
     write_text_atomic,
 )
 from rl_order_execution.run_folders import RunInterrupted
 from rl_order_execution.strategies import (
+    CALIBRATED,
     GreedyAgent,
     OptimalStrategy,
     Strategy,
     reference_strategies,
+    replay_references,
 )
 
 
@@ -230,15 +235,21 @@ def print_warnings(console: Console, warnings: Sequence[str], loud: bool = False
 
 
 def evaluate_strategies(settings: Settings, strategies: list[Strategy]) -> Evaluation:
-    """All strategies on the test shocks (evaluation.seed), in one batched pass each."""
-    p = MarketParams.from_settings(settings.simulation)
+    """All strategies on the test shocks (evaluation.seed), in one batched pass each; on
+    replayed bars, on every test window."""
+    p = MarketParams.from_settings(settings.simulation, settings.replay)
+    if p.replay is not None:
+        return evaluate(p, strategies, p.replay.test.shocks())
     ev = settings.evaluation
     shocks = shock_matrix(p, ev.seed, ev.episodes, ev.antithetic)
     return evaluate(p, strategies, shocks, ev.antithetic)
 
 
 def run_references(p: MarketParams) -> list[Strategy]:
-    """TWAP and the exact benchmarks that a run reports next to the agent."""
+    """TWAP and the exact benchmarks that a run reports next to the agent (on replayed bars:
+    TWAP, VWAP, the calibrated optimum and the hindsight bound, on the test windows)."""
+    if p.replay is not None:
+        return replay_references(p, p.replay.test)
     return reference_strategies(p, runs_only=True)
 
 
@@ -247,7 +258,7 @@ def _sanity_warnings(evaluation: Evaluation, console: Console, exact: bool) -> l
         f"{name} beats the exact optimum by more than 3 standard errors: a look-ahead leak or a bug"
         for name in (evaluation.beats_optimum() if exact else [])
     ]
-    if not exact:
+    if not exact and evaluation.params.replay is None:
         warnings.append(
             f"price_model {evaluation.params.price_model} with drift has no exact optimum on "
             "(q, S): 'optimal' is an approximation (the GBM recursion's policy), so no gap "
@@ -283,13 +294,21 @@ def report(
     as metrics.json.
     """
     p = evaluation.params
-    solution = solve_lq(p)
-    exact = solution.exact
-    metrics = {
-        name: replace(m, exact=exact_values(p, name))
-        for name, m in evaluation.metrics(exact_gap=optimum_gap(p) if exact else None).items()
-    }
-    console.print(metrics_table(metrics, evaluation.episodes))
+    replayed = p.replay is not None
+    solution = None if replayed else solve_lq(p)
+    exact = solution is not None and solution.exact
+    if p.replay is not None:  # no exact optimum on real bars: the hindsight bound instead
+        metrics = with_hindsight(evaluation, evaluation.metrics())
+        replay = replay_summary(evaluation, p.replay)
+        console.print(splits_table(replay))
+    else:
+        metrics = {
+            name: replace(m, exact=exact_values(p, name))
+            for name, m in evaluation.metrics(exact_gap=optimum_gap(p) if exact else None).items()
+        }
+        replay = None
+    what = "replayed test windows" if replayed else "shared-shock episodes"
+    console.print(metrics_table(metrics, evaluation.episodes, what))
     console.print(savings_table(metrics))
     agents = [n for n in evaluation.outcomes if n.startswith("agent")]
     seeds = _seeds_summary(metrics, agents, settings.simulation.seed) if len(agents) > 1 else None
@@ -311,22 +330,30 @@ def report(
         settings=settings,
         exact=ExactCosts(
             cost_twap=None if twap_exact is None else twap_exact.cost_mean_exact,
-            cost_optimal=solution.expected_cost if exact else None,
+            cost_optimal=solution.expected_cost if solution is not None and exact else None,
         ),
         strategies=metrics,
         warnings=warnings,
         training=extra.get("training"),
         checkpoint=extra.get("checkpoint"),
         seeds_summary=seeds,
+        replay=replay,
     )
+    if replay is not None:
+        console.print(sessions_table(replay, agents))
     write_json(outputs["metrics"], data.to_json())
     focus = agents[0] if agents else list(evaluation.outcomes)[-1]
-    shown = [n for n in ("twap", "vwap", "optimal") if n in evaluation.outcomes] + agents
+    references = ("twap", "vwap", "optimal", CALIBRATED)
+    shown = [n for n in references if n in evaluation.outcomes] + agents
     plot_execution(evaluation, outputs["execution plot"], shown)
     plot_savings(evaluation, outputs["savings plot"], agents or [focus])
-    plot_frontier(evaluation, frontier(p), outputs["frontier plot"], ["twap", "optimal", *agents])
     plots = {"inventory": "execution_analysis.png", "savings": "is_distribution.png"}
-    plots["frontier"] = "frontier.png"
+    if replayed:  # the efficient frontier is the simulated model's, not the replayed bars'
+        del outputs["frontier plot"]
+    else:
+        curve = frontier(p)
+        plot_frontier(evaluation, curve, outputs["frontier plot"], ["twap", "optimal", *agents])
+        plots["frontier"] = "frontier.png"
     write_text_atomic(outputs["report"], markdown_report(data, plots))
     return outputs, data
 
@@ -345,7 +372,7 @@ def run_experiment(
 ) -> RunReport:
     """`rl-exec run`: train (once per seed), evaluate against TWAP and the exact benchmarks."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    p = MarketParams.from_settings(settings.simulation)
+    p = MarketParams.from_settings(settings.simulation, settings.replay)
     agents: list[Strategy] = []
     training: dict[str, Any] = {}
     warnings: list[str] = []
@@ -395,7 +422,12 @@ def _seeds_summary(
 
 def run_benchmark(settings: Settings, out_dir: Path, console: Console) -> bool:
     """`rl-exec benchmark`: closed forms vs Monte Carlo; True when they all agree."""
-    p = MarketParams.from_settings(settings.simulation)
+    if settings.simulation.price_model == "replay":
+        raise SettingsError(
+            "rl-exec benchmark checks the simulated model's closed forms against Monte Carlo; "
+            "price_model replay has none (use rl-exec run on replayed bars)"
+        )
+    p = MarketParams.from_settings(settings.simulation, settings.replay)
     shocks = shock_matrix(p, settings.evaluation.seed, settings.evaluation.episodes)
     checks, evaluation = run_checks(p, shocks)
     curve = frontier(p)
@@ -450,7 +482,7 @@ def evaluate_checkpoint(
 ) -> RunReport:
     """`rl-exec evaluate`: the saved agent vs TWAP on settings.simulation (the trained market)."""
     console.print(f"evaluating {checkpoint} on {settings.evaluation.episodes:,} test episodes")
-    p = MarketParams.from_settings(settings.simulation)
+    p = MarketParams.from_settings(settings.simulation, settings.replay)
     strategies = [*run_references(p), GreedyAgent(loaded.agent)]
     evaluation = evaluate_strategies(settings, strategies)
     extra = {"checkpoint": str(checkpoint)}

@@ -25,8 +25,11 @@ class Validator:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Validator:
-        """A run's validation set: 2 x validation_episodes antithetic episodes from its seed."""
-        p = MarketParams.from_settings(settings.simulation)
+        """A run's validation set: 2 x validation_episodes antithetic episodes from its seed;
+        on replayed bars, the validation sessions' windows (never a test session)."""
+        p = MarketParams.from_settings(settings.simulation, settings.replay)
+        if p.replay is not None:
+            return cls(p, p.replay.validation.shocks())
         stream = TrainingSeeds.from_master(settings.simulation.seed).validation
         return cls(p, shock_matrix(p, stream, 2 * settings.rl.validation_episodes, True))
 

@@ -5,6 +5,7 @@ Loading (files, environment, precedence) lives in `loader`; see the README, "The
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from pathlib import Path
 from typing import Literal
@@ -53,10 +54,11 @@ class SimulationSettings(_Section):
         "remaining",
         description="TWAP rate the multipliers scale: remaining = q_k/(N-k), initial = Q/N.",
     )
-    price_model: Literal["gbm", "ou", "jump", "garch"] = Field(
+    price_model: Literal["gbm", "ou", "jump", "garch", "replay"] = Field(
         "gbm",
         description="Mid-price dynamics: gbm (geometric Brownian), ou (mean-reverting), "
-        "jump (GBM with Merton jumps) or garch (GARCH(1,1) volatility clustering).",
+        "jump (GBM with Merton jumps), garch (GARCH(1,1) volatility clustering) or replay "
+        "(historical bars: see the replay section).",
     )
     mean_reversion: float = Field(
         math.log(2) / 10,
@@ -141,7 +143,8 @@ class SimulationSettings(_Section):
 
     def _largest_impact(self) -> tuple[float, str]:
         """The largest temporary impact beta_k of the volume profile, and how to name it."""
-        if self.volume_profile == "flat":
+        if self.volume_profile == "flat" or self.price_model == "replay":
+            # replay: beta_k comes from the bars' volume, checked when the file is read
             return self.temp_impact_param, "temp_impact_param"
         from rl_order_execution.market.volume import profile_bins, step_impacts, step_shares
 
@@ -154,12 +157,22 @@ class SimulationSettings(_Section):
     def _check_features(cls, value: list[str]) -> list[str]:
         if len(set(value)) != len(value):
             raise ValueError("extra_features must be distinct")
-        if "spread" in value:
-            raise ValueError(
-                "the spread feature needs bid and ask quotes, which only historical data has; "
-                "the simulated market can provide volume_remaining, vwap_deviation, realised_vol"
-            )
         return value
+
+    @model_validator(mode="after")
+    def _check_replay(self) -> SimulationSettings:
+        if "spread" in self.extra_features and self.price_model != "replay":
+            raise ValueError(
+                "the spread feature needs bid and ask quotes, which only historical data has "
+                "(price_model replay); the simulated market can provide volume_remaining, "
+                "vwap_deviation, realised_vol"
+            )
+        if self.price_model == "replay" and self.volume_profile != "flat":
+            raise ValueError(
+                "volume_profile must be flat with price_model replay: the volume comes from the "
+                "bars (their volume column)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_garch(self) -> SimulationSettings:
@@ -169,6 +182,48 @@ class SimulationSettings(_Section):
                 f"(got {self.garch_alpha:g} + {self.garch_beta:g} = "
                 f"{self.garch_alpha + self.garch_beta:g})"
             )
+        return self
+
+
+class ReplaySettings(_Section):
+    """Historical replay (price_model replay): the bar file and its time-ordered split."""
+
+    path: str | None = Field(
+        None,
+        description="CSV or Parquet bar file, or builtin:eurusd_1h_2017 (bundled EUR/USD bars).",
+    )
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Our column names (timestamp, close, volume, bid, ask, ...) -> the file's.",
+    )
+    timestamp_format: str | None = Field(
+        None, description="strftime format of the timestamps (default: ISO 8601 or epoch seconds)."
+    )
+    timezone: str = Field("UTC", description="Time zone whose calendar dates define sessions.")
+    train_fraction: float = Field(0.6, gt=0, lt=1, description="Share of sessions that train.")
+    validation_fraction: float = Field(
+        0.2, ge=0, lt=1, description="Share of sessions that validate (the rest test)."
+    )
+    train_end: dt.date | None = Field(
+        None, description="Last training date (inclusive); replaces the fractions."
+    )
+    validation_end: dt.date | None = Field(
+        None, description="Last validation date (inclusive); replaces the fractions."
+    )
+    stride: int | None = Field(
+        None, ge=1, description="Bars between validation/test window starts (default: N)."
+    )
+
+    @model_validator(mode="after")
+    def _check_split(self) -> ReplaySettings:
+        if self.train_fraction + self.validation_fraction >= 1:
+            raise ValueError("train_fraction + validation_fraction must be < 1 (a test split)")
+        if (
+            self.train_end is not None
+            and self.validation_end is not None
+            and self.validation_end < self.train_end
+        ):
+            raise ValueError("validation_end must not be before train_end")
         return self
 
 
@@ -555,6 +610,7 @@ class Settings(BaseSettings):
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     optimization: OptimizationSettings = Field(default_factory=OptimizationSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    replay: ReplaySettings = Field(default_factory=ReplaySettings)
 
     @classmethod
     def settings_customise_sources(

@@ -28,19 +28,25 @@ SAMPLE_PATHS = 10_000  # full paths kept per strategy for the plots
 @dataclass(frozen=True)
 class Trajectories:
     """One strategy on E episodes: inventory q (E, N+1), trades n, execution prices px and
-    rewards r (E, N), mid prices S (E, N+1)."""
+    rewards r (E, N), mid prices S (E, N+1); on replayed bars also each episode's market volume
+    v (E, N) (the market's profile otherwise)."""
 
     q: FloatArray
     n: FloatArray
     px: FloatArray
     r: FloatArray
     S: FloatArray
+    v: FloatArray | None = None
 
     def head(self, episodes: int) -> Trajectories:
         """A copy of the first `episodes` episodes (not a view: the rest can be freed)."""
-        return Trajectories(
-            *(np.array(x[:episodes]) for x in (self.q, self.n, self.px, self.r, self.S))
-        )
+        q, n, px, r, S = (np.array(x[:episodes]) for x in (self.q, self.n, self.px, self.r, self.S))
+        v = None if self.v is None else np.array(self.v[:episodes])
+        return Trajectories(q, n, px, r, S, v)
+
+    def volume(self, p: MarketParams) -> FloatArray:
+        """The market's volume v_k of each episode's steps, (E, N) or (N,) for all alike."""
+        return p.volume if self.v is None else self.v
 
     def shortfall(self, p: MarketParams) -> FloatArray:
         """IS = Q*P0 - sum_k n_k * P~_k in $, per episode."""
@@ -56,8 +62,13 @@ class Trajectories:
     def market_vwap(self, p: MarketParams) -> FloatArray:
         """VWAP_mkt = sum_k v_k S_k / sum_k v_k over all N steps, per episode. The rollout keeps
         stepping an episode whose order is done (n_k = 0), so its mids S_k are there to the end."""
-        vwap: FloatArray = self.S[:, : p.N] @ p.volume / p.volume.sum()
-        return vwap
+        if self.v is None:
+            vwap: FloatArray = self.S[:, : p.N] @ p.volume / p.volume.sum()
+            return vwap
+        total = self.v.sum(axis=1)  # a window without volume: the mean of its mids
+        weights = np.where(total[:, None] > 0, self.v, 1.0)
+        out: FloatArray = (self.S[:, : p.N] * weights).sum(axis=1) / weights.sum(axis=1)
+        return out
 
     def vwap_slippage(self, p: MarketParams) -> FloatArray:
         """(VWAP_mkt - sum_k n_k P~_k / Q) / VWAP_mkt in bps, per episode (positive: sold below
@@ -70,16 +81,17 @@ class Trajectories:
     def participation(self, p: MarketParams) -> tuple[FloatArray, FloatArray]:
         """Per episode: the mean over the N steps and the maximum of n_k / v_k (inf for a trade in
         a step without market volume)."""
-        v = p.volume
+        v = self.volume(p)
         with np.errstate(divide="ignore", invalid="ignore"):
             rate = np.where(self.n > 0, self.n / np.where(v > 0, v, 0.0), 0.0)
         return rate.mean(axis=1), rate.max(axis=1)
 
 
 def rollout(p: MarketParams, strategy: Strategy, shocks: Shocks) -> Trajectories:
-    """Run a strategy on every episode of `shocks` (E episodes, N steps) in lockstep."""
+    """Run a strategy on every episode of `shocks` (E episodes, N steps) in lockstep (replayed
+    windows: episode i replays window i of shocks.windows)."""
     E, N = len(shocks), shocks.horizon
-    s = MarketState.initial(p, E)
+    s = MarketState.initial(p, E, shocks.windows)
     # filled step by step as contiguous rows (k, E), handed out as (E, k) views
     q, S = np.empty((N + 1, E)), np.empty((N + 1, E))
     n, px, r = np.empty((N, E)), np.empty((N, E)), np.empty((N, E))
@@ -89,7 +101,8 @@ def rollout(p: MarketParams, strategy: Strategy, shocks: Shocks) -> Trajectories
         res = market_step(p, s, strategy(p, s), steps[k])
         n[k], px[k], r[k] = res.n, res.exec_price, res.reward
         q[k + 1], S[k + 1] = s.q, s.S
-    return Trajectories(q=q.T, n=n.T, px=px.T, r=r.T, S=S.T)
+    v = None if shocks.windows is None else shocks.windows.volume
+    return Trajectories(q=q.T, n=n.T, px=px.T, r=r.T, S=S.T, v=v)
 
 
 @dataclass(frozen=True)

@@ -191,6 +191,21 @@ def gap_captured(
     )
 
 
+def ratio_captured(
+    baseline: FloatArray, values: FloatArray, bound: FloatArray
+) -> GapCaptured | None:
+    """(mean baseline - mean values) / (mean baseline - mean bound), paired per episode, with a
+    delta-method 95 % interval (both means are estimated on the same episodes). None when the
+    bound is not better than the baseline on average."""
+    d, g = baseline - values, baseline - bound
+    gap = float(g.mean())
+    if gap <= 0 or len(d) < 2:
+        return None
+    ratio = float(d.mean()) / gap
+    se = float(((d - ratio * g) / gap).std(ddof=1)) / math.sqrt(len(d))
+    return GapCaptured(ratio, ratio - Z95 * se, ratio + Z95 * se, gap)
+
+
 @dataclass(frozen=True)
 class ExactValues:
     """Closed-form E[IS], Std[IS], E[C] in $; None where no closed form is known."""
@@ -268,6 +283,8 @@ class StrategyMetrics:
     exact_gap: float | None = None  # what gap_captured was measured against; None: not measured
     exact: ExactValues | None = None
     volume: VolumeMetrics | None = field(default=None, metadata=OPTIONAL)
+    # replayed bars: the share of the hindsight schedule's advantage over TWAP captured
+    hindsight: GapCaptured | None = field(default=None, metadata=OPTIONAL)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {**self.is_.to_json("is"), **self.cost.to_json("cost")}
@@ -279,6 +296,8 @@ class StrategyMetrics:
             out |= self.exact.to_json()
         if self.volume is not None:
             out |= self.volume.to_json()
+        if self.hindsight is not None:
+            out["hindsight_captured"] = self.hindsight.to_json()
         return out
 
 

@@ -16,14 +16,25 @@ OBS_DIM = BASE_OBS_DIM  # the model's four features; p.obs_dim adds the extra on
 REALISED_VOL_DECAY = 2 ** (-1 / 10)  # EWMA weight of the realised variance: half-life 10 steps
 
 
+def _window_values(table: FloatArray, s: MarketState, last: int) -> FloatArray:
+    """table[window_i, min(k_i, last)] for each replayed episode i."""
+    out: FloatArray = table[s.window, np.minimum(s.k, last)]
+    return out
+
+
 def _volume_remaining(p: MarketParams, s: MarketState) -> FloatArray:
+    if s.windows is not None:
+        return _window_values(s.windows.volume_left, s, p.N)
     out: FloatArray = p.volume_left[np.minimum(s.k, p.N)]
     return out
 
 
 def _vwap_deviation(p: MarketParams, s: MarketState) -> FloatArray:
     """(VWAP of the mids so far - S_k) / (P0 sigma); 0 before any volume has traded."""
-    done = p.volume_done[np.minimum(s.k, p.N)]
+    if s.windows is not None:
+        done = _window_values(s.windows.volume_done, s, p.N)
+    else:
+        done = p.volume_done[np.minimum(s.k, p.N)]
     vwap = s.vwap_sum / np.maximum(done, 1e-300)
     out: FloatArray = np.where(done > 0, (vwap - s.S) / p.move_scale, 0.0)
     return out
@@ -34,10 +45,18 @@ def _realised_vol(p: MarketParams, s: MarketState) -> FloatArray:
     return out
 
 
+def _spread(p: MarketParams, s: MarketState) -> FloatArray:
+    """(ask - bid) / (close sigma) of the bar the decision sees (replayed bars with quotes)."""
+    if s.windows is None or s.windows.spread is None:
+        raise ValueError("the spread feature needs replayed bars with bid and ask")
+    return _window_values(s.windows.spread, s, p.N - 1)
+
+
 EXTRA_FEATURES = {
     "volume_remaining": _volume_remaining,
     "vwap_deviation": _vwap_deviation,
     "realised_vol": _realised_vol,
+    "spread": _spread,
 }
 
 
@@ -88,10 +107,15 @@ def trade_size(p: MarketParams, s: MarketState, desired: FloatArray) -> FloatArr
     return out
 
 
-def execution_price(p: MarketParams, S: FloatArray, n: FloatArray, k: IntArray) -> FloatArray:
-    """P~ = S - beta_k * n at steps k (beta itself on a flat profile)."""
-    if p.is_flat:
-        out: FloatArray = S - p.beta * n
+def execution_price(
+    p: MarketParams, S: FloatArray, n: FloatArray, k: IntArray, beta: FloatArray | None = None
+) -> FloatArray:
+    """P~ = S - beta_k * n at steps k (beta itself on a flat profile; each episode's own beta_k
+    where given, as on replayed bars)."""
+    if beta is not None:
+        out: FloatArray = S - beta * n
+    elif p.is_flat:
+        out = S - p.beta * n
     else:
         out = S - p.betas[np.minimum(k, p.N - 1)] * n
     return out
@@ -114,9 +138,16 @@ class StepResult:
 
 
 def market_step(p: MarketParams, s: MarketState, desired: FloatArray, shock: Shocks) -> StepResult:
-    """Advance every episode one step in place: trade, reward, price move, inventory."""
+    """Advance every episode one step in place: trade, reward, price move, inventory.
+
+    Replayed episodes take their price move and beta_k from their window's bar, not `shock`."""
     n = trade_size(p, s, desired)
-    px = execution_price(p, s.S, n, s.k)
+    beta = None
+    if s.windows is not None:
+        flat = s.window * p.N + np.minimum(s.k, p.N - 1)  # one gather per array
+        beta = s.windows.beta.take(flat)
+        shock = Shocks(s.windows.increments.take(flat))
+    px = execution_price(p, s.S, n, s.k, beta)
     reward = step_reward(p, s.q, n, px)
     S_next, latent_next = p.prices.next_price(p, s.S, s.latent, n, shock)
     if p.extra_features:
@@ -131,7 +162,11 @@ def market_step(p: MarketParams, s: MarketState, desired: FloatArray, shock: Sho
 def _update_features(p: MarketParams, s: MarketState, n: FloatArray, S_next: FloatArray) -> None:
     """The running sums of the extra features, before k and S move on."""
     if "vwap_deviation" in p.extra_features:
-        s.vwap_sum = s.vwap_sum + p.volume[np.minimum(s.k, p.N - 1)] * s.S
+        if s.windows is not None:
+            volume = _window_values(s.windows.volume, s, p.N - 1)
+        else:
+            volume = p.volume[np.minimum(s.k, p.N - 1)]
+        s.vwap_sum = s.vwap_sum + volume * s.S
     if "realised_vol" in p.extra_features:
         r = (S_next + p.alpha * n - s.S) / p.P0  # our own permanent impact removed
         d = REALISED_VOL_DECAY

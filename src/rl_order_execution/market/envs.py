@@ -17,7 +17,7 @@ from rl_order_execution.market.dynamics import (
     observe,
 )
 from rl_order_execution.market.params import MarketParams, MarketState
-from rl_order_execution.market.shocks import FloatArray
+from rl_order_execution.market.shocks import FloatArray, Shocks
 
 if TYPE_CHECKING:
     from rl_order_execution.config import SimulationSettings
@@ -30,7 +30,23 @@ _FEATURE_RANGES = {
     "volume_remaining": (0.0, 1.0),
     "vwap_deviation": (-np.inf, np.inf),
     "realised_vol": (0.0, np.inf),
+    "spread": (0.0, np.inf),
 }
+NO_SHOCK = Shocks(np.zeros(0))  # replayed episodes move with their window's bars
+
+
+def _start(p: MarketParams, batch: int, rng: np.random.Generator) -> MarketState:
+    """B episodes at their start; on replayed bars each draws a training window uniformly."""
+    state = MarketState.initial(p, batch)
+    if p.replay is not None:
+        state.windows = p.replay.train
+        state.window = rng.integers(len(p.replay.train), size=batch)
+    return state
+
+
+def _draw(p: MarketParams, state: MarketState, rng: np.random.Generator) -> Shocks:
+    """This step's shocks: drawn by the price model, or none on replayed bars."""
+    return NO_SHOCK if state.windows is not None else p.prices.draw_step(p, rng, len(state.q))
 
 
 def _spaces(p: MarketParams) -> tuple[spaces.Box, spaces.Discrete]:
@@ -73,6 +89,7 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
     | volume_remaining | w_k + ... + w_{N-1}: the market's volume still to come | [0, 1] |
     | vwap_deviation | (VWAP_k - S_k) / (P0 sigma), 0 at k = 0 | unbounded |
     | realised_vol | sqrt(e_k) / sigma | [0, inf) |
+    | spread | (ask - bid) / (close sigma) of the bar seen (replayed bars with quotes) | [0, inf) |
 
     VWAP_k = sum_{j<k} v_j S_j / sum_{j<k} v_j is the market's VWAP of the mids so far;
     e_0 = sigma^2, e_k = d e_{k-1} + (1 - d) r_k^2 with d = 2^(-1/10) (half-life 10 steps) and
@@ -88,7 +105,9 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
 
     ## Starting State
     k = 0, q_0 = Q, S_0 = P0 (the price model's own state at its start: the OU level at P0, the
-    GARCH variance at sigma^2).
+    GARCH variance at sigma^2). On replayed bars (`price_model: replay`) each episode replays a
+    window of N bars of one training session, drawn uniformly with the env's generator; sigma is
+    then the training sessions' and beta_k follows each bar's volume.
 
     ## Episode End
     `terminated` after step N - 1 or as soon as the inventory reaches 0; never `truncated` (the
@@ -104,18 +123,18 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
     def __init__(self, simulation: SimulationSettings | MarketParams | None = None) -> None:
         self.params = _params(simulation)
         self.observation_space, self.action_space = _spaces(self.params)
-        self._state = MarketState.initial(self.params, 1)
+        self._state = MarketState.initial(self.params, 1)  # reset() starts the first episode
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        self._state = MarketState.initial(self.params, 1)
+        self._state = _start(self.params, 1, self.np_random)
         return observe(self.params, self._state)[0], {}
 
     def step(self, action: np.int64 | int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         p = self.params
-        shock = p.prices.draw_step(p, self.np_random, 1)
+        shock = _draw(p, self._state, self.np_random)
         desired = self._desired(action)
         res = market_step(p, self._state, desired, shock)
         info = {"shares": float(res.n[0]), "execution_price": float(res.exec_price[0])}
@@ -142,8 +161,8 @@ class VecExecutionEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             self.single_observation_space, num_envs
         )
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
-        self._state = MarketState.initial(self.params, num_envs)
         self._rng = np.random.default_rng()
+        self._state = _start(self.params, num_envs, self._rng)
 
     def reset(
         self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
@@ -153,14 +172,14 @@ class VecExecutionEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         if seed is not None:
             self._rng = np.random.default_rng(seed)
             self.action_space.seed(seed)
-        self._state = MarketState.initial(self.params, self.num_envs)
+        self._state = _start(self.params, self.num_envs, self._rng)
         return observe(self.params, self._state), {}
 
     def step(
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         p = self.params
-        shock = p.prices.draw_step(p, self._rng, self.num_envs)
+        shock = _draw(p, self._state, self._rng)
         desired = self._desired(actions)
         res = market_step(p, self._state, desired, shock)
         obs = observe(p, self._state)
@@ -169,6 +188,9 @@ class VecExecutionEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             info["final_obs"] = obs.copy()
             info["_final_obs"] = res.terminated.copy()
             self._state.reset_where(p, res.terminated)
+            if p.replay is not None:
+                draws = self._rng.integers(len(p.replay.train), size=int(res.terminated.sum()))
+                self._state.window[res.terminated] = draws
             obs = observe(p, self._state)
         truncated = np.zeros(self.num_envs, dtype=np.bool_)
         return obs, res.reward, res.terminated, truncated, info

@@ -9,17 +9,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rl_order_execution.market.prices import PriceModel, price_model
+from rl_order_execution.market.replay import ReplayMarket, Windows
 from rl_order_execution.market.shocks import FloatArray
 from rl_order_execution.market.volume import VOLUME_FACTOR, profile_bins, step_impacts, step_shares
 
 if TYPE_CHECKING:
-    from rl_order_execution.config import SimulationSettings
+    from rl_order_execution.config import ReplaySettings, SimulationSettings
 
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
 BASE_OBS_DIM = 4  # time remaining, inventory remaining, price vs arrival, last move
 # optional observation features, appended in this order of the settings' list
 SIMULATED_FEATURES = ("volume_remaining", "vwap_deviation", "realised_vol")
+REPLAY_FEATURES = (*SIMULATED_FEATURES, "spread")  # spread: bars with bid and ask only
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class MarketParams:
     volume_bins: tuple[float, ...] = ()  # bin volumes of the intraday profile; () = flat
     market_volume: float | None = None  # V in shares; None = VOLUME_FACTOR * Q
     extra_features: tuple[str, ...] = ()
+    # price_model replay: the bar file's windows (sigma is then the training sessions')
+    replay: ReplayMarket | None = field(default=None, repr=False, compare=False)
     _mult: FloatArray = field(init=False, repr=False, compare=False)
     prices: PriceModel = field(init=False, repr=False, compare=False)
     # derived from the volume profile (README, "Intraday volume"):
@@ -59,9 +63,13 @@ class MarketParams:
     beta_left: FloatArray = field(init=False, repr=False, compare=False)  # (N+1,) last m betas
 
     def __post_init__(self) -> None:
-        unknown = [f for f in self.extra_features if f not in SIMULATED_FEATURES]
+        if (self.price_model == "replay") != (self.replay is not None):
+            raise ValueError("price_model replay goes with the replayed bars (replay), and only it")
+        quotes = self.replay is not None and self.replay.has_quotes
+        available = REPLAY_FEATURES if quotes else SIMULATED_FEATURES
+        unknown = [f for f in self.extra_features if f not in available]
         if unknown:
-            raise ValueError(f"observation features not available in simulation: {unknown}")
+            raise ValueError(f"observation features not available on this market: {unknown}")
         object.__setattr__(self, "_mult", np.asarray(self.multipliers, dtype=np.float64))
         object.__setattr__(self, "prices", price_model(self.price_model))
         self._set_volume()
@@ -84,7 +92,22 @@ class MarketParams:
             object.__setattr__(self, name, value)
 
     @classmethod
-    def from_settings(cls, sim: SimulationSettings) -> MarketParams:
+    def from_settings(
+        cls, sim: SimulationSettings, replay: ReplaySettings | None = None
+    ) -> MarketParams:
+        """The market of a run's settings; price_model replay reads (once) the bars that the
+        replay section names, and sigma becomes the training sessions' (mu 0)."""
+        if sim.price_model == "replay":
+            from rl_order_execution.config import ReplaySettings
+            from rl_order_execution.market.replay import load_replay
+
+            market = load_replay(sim, replay or ReplaySettings())
+            calibrated = {"volatility": market.calibration.sigma, "drift": 0.0}
+            return cls._of(sim.model_copy(update=calibrated), market)
+        return cls._of(sim)
+
+    @classmethod
+    def _of(cls, sim: SimulationSettings, replay: ReplayMarket | None = None) -> MarketParams:
         return cls(
             Q=sim.total_shares,
             N=sim.time_horizon,
@@ -108,6 +131,7 @@ class MarketParams:
             volume_bins=profile_bins(sim.volume_profile),
             market_volume=sim.market_volume,
             extra_features=tuple(sim.extra_features),
+            replay=replay,
         )
 
     def with_(self, **changes: Any) -> MarketParams:
@@ -128,8 +152,14 @@ class MarketParams:
 
     @property
     def is_flat(self) -> bool:
-        """Every step equally liquid: beta_k = beta and VWAP = TWAP."""
+        """Every step equally liquid (in expectation): beta_k = beta and VWAP = TWAP."""
         return not self.volume_bins
+
+    @property
+    def has_volume(self) -> bool:
+        """The market's volume varies: a profile, or replayed bars with a volume column (VWAP,
+        VWAP slippage and participation are then reported)."""
+        return not self.is_flat or (self.replay is not None and self.replay.has_volume)
 
     @property
     def V(self) -> float:
@@ -158,7 +188,9 @@ class MarketState:
     model's own state `latent` (the OU level theta, the GARCH variance).
 
     The optional observation features keep two running sums, updated only when asked for:
-    `vwap_sum` = sum_{j<k} v_j S_j and `realised_var` = e_k (zeros when not given)."""
+    `vwap_sum` = sum_{j<k} v_j S_j and `realised_var` = e_k (zeros when not given).
+
+    Replayed episodes read their bars from `windows`: episode i replays window `window[i]`."""
 
     k: IntArray
     q: FloatArray
@@ -167,6 +199,8 @@ class MarketState:
     latent: FloatArray
     vwap_sum: FloatArray = field(default_factory=lambda: np.zeros(0))
     realised_var: FloatArray = field(default_factory=lambda: np.zeros(0))
+    windows: Windows | None = None
+    window: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def __post_init__(self) -> None:
         if self.vwap_sum.shape != self.q.shape:
@@ -175,7 +209,8 @@ class MarketState:
             self.realised_var = np.zeros_like(self.q)
 
     @classmethod
-    def initial(cls, p: MarketParams, batch: int) -> MarketState:
+    def initial(cls, p: MarketParams, batch: int, windows: Windows | None = None) -> MarketState:
+        """B episodes at their start; with `windows` (B of them), episode i replays window i."""
         return cls(
             k=np.zeros(batch, dtype=np.int64),
             q=np.full(batch, p.Q),
@@ -183,6 +218,8 @@ class MarketState:
             S_prev=np.full(batch, p.P0),
             latent=p.prices.initial_latent(p, batch),
             realised_var=np.full(batch, p.sigma**2),
+            windows=windows,
+            window=np.arange(batch if windows is not None else 0, dtype=np.int64),
         )
 
     def reset_where(self, p: MarketParams, mask: np.ndarray[Any, np.dtype[np.bool_]]) -> None:

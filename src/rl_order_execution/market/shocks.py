@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+
+if TYPE_CHECKING:
+    from rl_order_execution.market.replay import Windows
 
 
 @dataclass(frozen=True)
 class Shocks:
     """Standard normal shocks z and, for models with jumps, the summed log jump sizes.
 
-    Arrays are (E, N) for E episodes over N steps, or (B,) for one step of B episodes.
+    Arrays are (E, N) for E episodes over N steps, or (B,) for one step of B episodes. Replayed
+    episodes carry their `windows` (real bars), and z holds the path's increments in $.
     """
 
     z: FloatArray
     jump: FloatArray | None = None
+    windows: Windows | None = None
 
     def __len__(self) -> int:
         return int(self.z.shape[0])
@@ -30,7 +35,8 @@ class Shocks:
     def rows(self, start: int, stop: int) -> Shocks:
         """Episodes start..stop-1."""
         jump = None if self.jump is None else self.jump[start:stop]
-        return Shocks(self.z[start:stop], jump)
+        windows = None if self.windows is None else self.windows.rows(start, stop)
+        return Shocks(self.z[start:stop], jump, windows)
 
     def steps(self) -> list[Shocks]:
         """One (E,) Shocks per step, each contiguous (a rollout reads them step by step)."""
@@ -40,5 +46,7 @@ class Shocks:
 
     def mirrored(self) -> Shocks:
         """These episodes followed by their antithetic twins: z negated, jumps shared."""
+        if self.windows is not None:
+            raise ValueError("replayed windows have no antithetic twins")
         jump = None if self.jump is None else np.concatenate([self.jump, self.jump])
         return Shocks(np.concatenate([self.z, -self.z]), jump)

@@ -11,6 +11,8 @@ from rl_order_execution.reporting.tables import (
     print_outputs,
     savings_table,
     seeds_table,
+    sessions_table,
+    splits_table,
 )
 
 __all__ = [
@@ -27,6 +29,8 @@ __all__ = [
     "print_outputs",
     "savings_table",
     "seeds_table",
+    "sessions_table",
+    "splits_table",
     "write_json",
     "write_text_atomic",
 ]

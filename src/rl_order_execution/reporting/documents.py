@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rl_order_execution.config import Settings
+from rl_order_execution.evaluation.replay import ReplaySummary
 from rl_order_execution.evaluation.selfcheck import Check, FrontierPoint
 from rl_order_execution.evaluation.statistics import (
     SeedsSummary,
@@ -41,6 +42,7 @@ class RunReport:
     training: Mapping[str, Any] | None = None  # `run`: per agent, what its training did
     checkpoint: str | None = None  # `evaluate`: the checkpoint evaluated
     seeds_summary: SeedsSummary | None = None  # `run --seeds K` with K > 1
+    replay: ReplaySummary | None = None  # price_model replay: the data, splits and sessions
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -57,6 +59,8 @@ class RunReport:
             out["checkpoint"] = self.checkpoint
         if self.seeds_summary is not None:
             out["seeds_summary"] = self.seeds_summary.to_json()
+        if self.replay is not None:
+            out["replay"] = self.replay.to_json()
         return out
 
 

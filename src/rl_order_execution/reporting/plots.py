@@ -43,18 +43,34 @@ def plot_execution(evaluation: Evaluation, path: Path, strategies: list[str] | N
     _save_figure(fig, path)
 
 
+def _episode_volume(evaluation: Evaluation) -> np.ndarray:
+    """The market's volume v_k of the sample episodes, (E, N) (replayed bars) or (N,)."""
+    first = next(iter(evaluation.trajectories.values()))
+    return first.volume(evaluation.params)
+
+
+def _volume_share(evaluation: Evaluation) -> np.ndarray:
+    """Mean share of the episode's volume per step (w_k; the windows' mean on replayed bars)."""
+    v = _episode_volume(evaluation)
+    if v.ndim == 1:
+        return evaluation.params.w
+    total = v.sum(axis=1, keepdims=True)
+    out: np.ndarray = (v / np.where(total > 0, total, 1.0)).mean(axis=0)
+    return out
+
+
 def _inventory_panel(
     ax: Any, evaluation: Evaluation, names: list[str], steps: np.ndarray
 ) -> dict[str, str]:
     """Mean inventories with their 5-95 % bands (edges drawn, so overlapping bands stay
     visible), over the market's volume share per step; returns each strategy's colour."""
-    p = evaluation.params
+    share = _volume_share(evaluation)
     volume_ax = ax.twinx()
     volume_ax.bar(
-        steps[:-1] + 0.5, p.w * 100, width=1.0, color="grey", alpha=0.25, label="market volume"
+        steps[:-1] + 0.5, share * 100, width=1.0, color="grey", alpha=0.25, label="market volume"
     )
     volume_ax.set_ylabel("market volume per step (% of the session)")
-    volume_ax.set_ylim(0, max(float(p.w.max()) * 100 * 3, 1e-9))  # bars in the lower third
+    volume_ax.set_ylim(0, max(float(share.max()) * 100 * 3, 1e-9))  # bars in the lower third
     ax.set_zorder(volume_ax.get_zorder() + 1)
     ax.patch.set_visible(False)
     colors = {}
@@ -80,9 +96,10 @@ def _participation_panel(
 ) -> None:
     """Mean participation n_k / v_k per step (in %) over the sample episodes."""
     p = evaluation.params
-    volume = np.where(p.volume > 0, p.volume, np.nan)
+    v = _episode_volume(evaluation)
+    volume = np.where(v > 0, v, np.nan)
     for name in names:
-        rate = (evaluation.trajectories[name].n / volume * 100).mean(axis=0)
+        rate = np.nanmean(evaluation.trajectories[name].n / volume * 100, axis=0)
         shown = np.append(rate, rate[-1])  # step k drawn over [k, k+1]
         ax.step(np.arange(p.N + 1), shown, where="post", color=colors[name], label=name)
     ax.set_ylabel("participation n_k / v_k (%)")

@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from rl_order_execution.evaluation.replay import ReplaySummary
 from rl_order_execution.evaluation.selfcheck import Check
 from rl_order_execution.evaluation.statistics import (
     Z95,
@@ -17,6 +18,7 @@ from rl_order_execution.evaluation.statistics import (
     SeedsSummary,
     StrategyMetrics,
 )
+from rl_order_execution.strategies.replay import HINDSIGHT
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
@@ -36,14 +38,19 @@ def gap_ci(gap: GapCaptured | None) -> str:
     return f"{gap.value:.1%} [{gap.ci95_low:.1%}, {gap.ci95_high:.1%}]"
 
 
-def metrics_table(metrics: Mapping[str, StrategyMetrics], episodes: int) -> Table:
+def metrics_table(
+    metrics: Mapping[str, StrategyMetrics], episodes: int, what: str = "shared-shock episodes"
+) -> Table:
     """Costs per strategy (bps of Q*P0): shortfall, risk-adjusted cost, gap captured."""
-    table = Table(title=f"Costs on {episodes:,} shared-shock episodes (bps of Q*P0)")
+    table = Table(title=f"Costs on {episodes:,} {what} (bps of Q*P0)")
     for col in ("strategy", "IS mean", "IS std", "cost mean", "cost std", "cost mean $"):
         table.add_column(col, justify="right")
     gap = any(m.gap_captured is not None for m in metrics.values())
     if gap:
         table.add_column("gap captured [95% CI]", justify="right")
+    hindsight = any(m.hindsight is not None for m in metrics.values())
+    if hindsight:
+        table.add_column("hindsight captured [95% CI]", justify="right")
     volume = all(m.volume is not None for m in metrics.values())
     for col in VOLUME_HEADERS if volume else []:
         table.add_column(col, justify="right")
@@ -58,6 +65,8 @@ def metrics_table(metrics: Mapping[str, StrategyMetrics], episodes: int) -> Tabl
         ]
         if gap:
             row.append(gap_ci(m.gap_captured))
+        if hindsight:
+            row.append(gap_ci(m.hindsight) if name != HINDSIGHT else "bound")
         if volume:
             row += volume_cells(m)
         table.add_row(*row)
@@ -138,6 +147,64 @@ def seeds_table(summary: SeedsSummary) -> Table:
     for col in SEEDS_HEADERS:
         table.add_column(col, justify="left" if col == "metric" else "right")
     for row in seeds_rows(summary):
+        table.add_row(*row)
+    return table
+
+
+SPLIT_HEADERS = ["split", "first date", "last date", "sessions", "windows"]
+
+
+def split_rows(summary: ReplaySummary) -> list[list[str]]:
+    return [
+        [s.name, s.first or "-", s.last or "-", f"{s.sessions:,}", f"{s.windows:,}"]
+        for s in summary.splits
+    ]
+
+
+def splits_table(summary: ReplaySummary) -> Table:
+    """The replayed data's time-ordered splits: dates, sessions and windows of each."""
+    table = Table(
+        title=f"Replayed bars: {summary.source} (sigma {summary.sigma:.3g} per bar, from the "
+        "training sessions)"
+    )
+    for col in SPLIT_HEADERS:
+        table.add_column(col, justify="left" if col == "split" else "right")
+    for row in split_rows(summary):
+        table.add_row(*row)
+    return table
+
+
+def session_headers(summary: ReplaySummary, agents: Sequence[str]) -> list[str]:
+    shown = [n for n in ("twap", "vwap", "calibrated-optimal") if n in _names(summary)]
+    return ["date", "windows", *shown, *agents]
+
+
+def _names(summary: ReplaySummary) -> list[str]:
+    return list(summary.sessions[0].cost_bps) if summary.sessions else []
+
+
+def session_rows(summary: ReplaySummary, agents: Sequence[str]) -> list[list[str]]:
+    """Per test session: mean cost (bps) of TWAP, the references and each agent; an agent's
+    cell says 'won' or 'lost' against TWAP that day."""
+    names = session_headers(summary, agents)[2:]
+    rows = []
+    for day in summary.sessions:
+        cells = [day.date, str(day.windows)]
+        for name in names:
+            text = fmt(day.cost_bps[name])
+            if name in agents:
+                text += " won" if day.cost_bps[name] < day.cost_bps["twap"] else " lost"
+            cells.append(text)
+        rows.append(cells)
+    return rows
+
+
+def sessions_table(summary: ReplaySummary, agents: Sequence[str]) -> Table:
+    """Which test sessions each agent won and lost against TWAP (mean cost, bps)."""
+    table = Table(title="Risk-adjusted cost per test session (bps; won/lost: vs TWAP)")
+    for col in session_headers(summary, agents):
+        table.add_column(col, justify="left" if col == "date" else "right")
+    for row in session_rows(summary, agents):
         table.add_row(*row)
     return table
 

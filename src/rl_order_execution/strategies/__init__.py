@@ -13,9 +13,12 @@ from rl_order_execution.strategies.registry import (
     reference_schedule,
     reference_strategies,
 )
-from rl_order_execution.strategies.schedules import POV, VWAP, ScheduleStrategy
+from rl_order_execution.strategies.replay import CALIBRATED, HINDSIGHT, replay_references
+from rl_order_execution.strategies.schedules import POV, VWAP, ScheduleStrategy, WindowSchedule
 
 __all__ = [
+    "CALIBRATED",
+    "HINDSIGHT",
     "POV",
     "REFERENCES",
     "TWAP",
@@ -28,7 +31,9 @@ __all__ = [
     "ScheduleStrategy",
     "SnappedOptimalStrategy",
     "Strategy",
+    "WindowSchedule",
     "exact_cost",
     "reference_schedule",
     "reference_strategies",
+    "replay_references",
 ]

@@ -27,7 +27,28 @@ class VWAP:
     name = "vwap"
 
     def __call__(self, p: MarketParams, s: MarketState) -> FloatArray:
-        return vwap_rate(p, s.q, s.k)
+        if s.windows is None:
+            return vwap_rate(p, s.q, s.k)
+        # replayed bars: the training profile's shares of each window's positions
+        step = np.minimum(s.k, p.N - 1)
+        left = s.windows.volume_left[s.window, step]
+        w = s.windows.w[s.window, step]
+        share = np.where(left > 0, w / np.maximum(left, 1e-300), 1.0 / (p.N - step))
+        out: FloatArray = s.q * share
+        return out
+
+
+class WindowSchedule:
+    """Follow a fixed schedule per replayed window: trades[window, k] (a schedule computed
+    for each window before it starts, or with hindsight for the look-ahead bound)."""
+
+    def __init__(self, name: str, trades: FloatArray) -> None:
+        self.name = name
+        self.trades = np.asarray(trades, dtype=np.float64)
+
+    def __call__(self, p: MarketParams, s: MarketState) -> FloatArray:
+        out: FloatArray = self.trades[s.window, np.minimum(s.k, p.N - 1)]
+        return out
 
 
 class POV:

@@ -46,7 +46,7 @@ class OptimizeResult:
 def _gap_bps(settings: Settings) -> float:
     from rl_order_execution.evaluation import optimum_gap  # only the parent needs it
 
-    p = MarketParams.from_settings(settings.simulation)
+    p = MarketParams.from_settings(settings.simulation, settings.replay)
     return optimum_gap(p) * p.bps
 
 

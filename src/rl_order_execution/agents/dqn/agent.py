@@ -95,7 +95,7 @@ class DQNAgent:
     @classmethod
     def restore(cls, settings: Settings, state: dict[str, Any], device: torch.device) -> DQNAgent:
         """The agent of a checkpoint: the settings it was trained with and its policy_state()."""
-        p = MarketParams.from_settings(settings.simulation)
+        p = MarketParams.from_settings(settings.simulation, settings.replay)
         agent = cls.for_market(p, settings.rl, device, seed=0)  # the weights are replaced
         agent.load_policy_state(state)
         return agent

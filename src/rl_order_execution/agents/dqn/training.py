@@ -95,6 +95,7 @@ class Collector:
             "market": {
                 f.name: torch.from_numpy(np.array(getattr(market, f.name), copy=True))
                 for f in dataclasses.fields(market)
+                if f.name != "windows"  # the replayed bars: the market's, not the checkpoint's
             },
             "env_rng": generator_state(self.env._rng),
             "rng": generator_state(self.rng),
@@ -107,6 +108,9 @@ class Collector:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.obs = state["obs"].numpy()
         self.env._state = MarketState(**{k: v.numpy() for k, v in state["market"].items()})
+        replay = self.env.params.replay
+        if replay is not None:
+            self.env._state.windows = replay.train
         self.env._rng = generator_from_state(state["env_rng"])
         self.rng = generator_from_state(state["rng"])
         self.returns.load_state_dict(state["window"])
@@ -208,7 +212,7 @@ class Session:
 
 def start_session(settings: Settings, checkpoints: Checkpoints | None) -> Session:
     """A fresh training run from the seed, or the saved one continued."""
-    rl, p = settings.rl, MarketParams.from_settings(settings.simulation)
+    rl, p = settings.rl, MarketParams.from_settings(settings.simulation, settings.replay)
     seeds = TrainingSeeds.from_master(settings.simulation.seed)
     saved = checkpoints.restore() if checkpoints is not None else None
     agent = DQNAgent.for_market(p, rl, resolve_device(rl.device), seeds.agent)

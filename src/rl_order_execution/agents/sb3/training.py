@@ -121,7 +121,7 @@ def train_sb3(
     Hooks as for every agent (`agents.base.TrainFn`). Seeds: the env's stream and SB3's `seed=`
     (its torch and numpy generators) both come from the master seed's SeedSequence.
     """
-    rl, p = settings.rl, MarketParams.from_settings(settings.simulation)
+    rl, p = settings.rl, MarketParams.from_settings(settings.simulation, settings.replay)
     seeds = TrainingSeeds.from_master(settings.simulation.seed)
     market = MarketVecEnv(p, min(n_envs, rl.episodes), seeds.env)
     model = build(settings, LearnerReward(market, rl), seeds.agent, resolve_device(rl.device))

@@ -10,8 +10,12 @@ from rl_order_execution.market.prices.garch import Garch
 from rl_order_execution.market.prices.gbm import GBM
 from rl_order_execution.market.prices.jump import Jump
 from rl_order_execution.market.prices.ou import OU
+from rl_order_execution.market.prices.replay import Replay
 
-PRICE_MODELS: dict[str, PriceModel] = {m.name: m for m in (GBM(), OU(), Jump(), Garch())}
+SIMULATED: tuple[PriceModel, ...] = (GBM(), OU(), Jump(), Garch())
+# simulated models draw their shocks; replay reads them from real bars (market/replay.py)
+PRICE_MODELS: dict[str, PriceModel] = {m.name: m for m in (*SIMULATED, Replay())}
+SIMULATED_MODELS = tuple(m.name for m in SIMULATED)
 
 
 def price_model(name: str) -> PriceModel:
@@ -23,4 +27,11 @@ def price_model(name: str) -> PriceModel:
         raise ValueError(f"price_model {name!r} is not one of: {allowed}") from None
 
 
-__all__ = ["PRICE_MODELS", "LQTransition", "Multiplicative", "PriceModel", "price_model"]
+__all__ = [
+    "PRICE_MODELS",
+    "SIMULATED_MODELS",
+    "LQTransition",
+    "Multiplicative",
+    "PriceModel",
+    "price_model",
+]

@@ -1,0 +1,92 @@
+"""What a replayed run adds to the report: the splits, the share of the hindsight schedule's
+advantage each strategy captures, and the per-session costs that show which days an agent won
+and lost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from rl_order_execution.evaluation.rollout import Evaluation
+from rl_order_execution.evaluation.statistics import StrategyMetrics, ratio_captured
+from rl_order_execution.market.replay import ReplayMarket, SplitSummary
+from rl_order_execution.strategies.replay import HINDSIGHT
+
+
+@dataclass(frozen=True)
+class SessionCosts:
+    """One test session: its windows and each strategy's mean risk-adjusted cost (bps)."""
+
+    date: str
+    windows: int
+    cost_bps: dict[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"date": self.date, "windows": self.windows, "cost_bps": self.cost_bps}
+
+
+@dataclass(frozen=True)
+class ReplaySummary:
+    """metrics.json's `replay` entry: the data, its calibration, the splits, the sessions."""
+
+    source: str
+    sigma: float
+    mean_volume: float | None
+    stride: int
+    splits: list[SplitSummary]
+    sessions: list[SessionCosts]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "sigma": self.sigma,
+            "mean_volume": self.mean_volume,
+            "stride": self.stride,
+            "splits": [s.to_json() for s in self.splits],
+            "sessions": [s.to_json() for s in self.sessions],
+        }
+
+
+def with_hindsight(
+    evaluation: Evaluation, metrics: dict[str, StrategyMetrics], baseline: str = "twap"
+) -> dict[str, StrategyMetrics]:
+    """Each strategy's share of the hindsight schedule's advantage over the baseline (not the
+    hindsight schedule's own: it is the bound)."""
+    if HINDSIGHT not in evaluation.outcomes:
+        return metrics
+    base = evaluation.outcomes[baseline].cost
+    bound = evaluation.outcomes[HINDSIGHT].cost
+    return {
+        name: m
+        if name == HINDSIGHT
+        else replace(m, hindsight=ratio_captured(base, evaluation.outcomes[name].cost, bound))
+        for name, m in metrics.items()
+    }
+
+
+def session_costs(evaluation: Evaluation, market: ReplayMarket) -> list[SessionCosts]:
+    """Mean cost (bps) per test session and strategy, in time order."""
+    p = evaluation.params
+    dates = np.array(market.test_dates())
+    out = []
+    for date in dict.fromkeys(dates.tolist()):
+        rows = dates == date
+        costs = {
+            name: float(o.cost[rows].mean() * p.bps) for name, o in evaluation.outcomes.items()
+        }
+        out.append(SessionCosts(str(date), int(rows.sum()), costs))
+    return out
+
+
+def replay_summary(evaluation: Evaluation, market: ReplayMarket) -> ReplaySummary:
+    c = market.calibration
+    return ReplaySummary(
+        source=market.source,
+        sigma=c.sigma,
+        mean_volume=c.mean_volume,
+        stride=market.stride,
+        splits=market.summaries(),
+        sessions=session_costs(evaluation, market),
+    )
