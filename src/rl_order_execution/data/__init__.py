@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rl_order_execution.data.bars import Bars, DataError, load_bars, parse_timestamps
+from rl_order_execution.data.bars import (
+    Bars,
+    DataError,
+    check_quotes,
+    load_bars,
+    parse_timestamps,
+)
 from rl_order_execution.data.sessions import (
     Calibration,
     Session,
@@ -46,6 +52,7 @@ __all__ = [
     "Split",
     "SplitSpec",
     "calibrate",
+    "check_quotes",
     "check_windows",
     "load_bars",
     "parse_timestamps",

@@ -177,3 +177,19 @@ def _check_increasing(
             f"data file {path}, {_row(i, path)}, column {column!r}: timestamp {time[i]} {what} "
             f"the previous row's (rows must be strictly increasing in time)"
         )
+
+
+def check_quotes(bars: Bars) -> None:
+    """The spread feature needs bid and ask on every bar, with ask >= bid."""
+    if bars.bid is None or bars.ask is None:
+        raise DataError(
+            f"data file {bars.path}: the spread feature needs bid and ask columns (map them with "
+            "replay.columns, or drop spread from simulation.extra_features)"
+        )
+    bad = np.flatnonzero(bars.ask < bars.bid)
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(
+            f"data file {bars.path}, {_row(i, bars.path)}, columns bid/ask: ask {bars.ask[i]:g} "
+            f"is below bid {bars.bid[i]:g}"
+        )

@@ -31,6 +31,7 @@ from rl_order_execution.data import (
     Split,
     SplitSpec,
     calibrate,
+    check_quotes,
     check_windows,
     load_bars,
     resolve_data_path,
@@ -214,22 +215,6 @@ def build_windows(
     )
 
 
-def _check_quotes(bars: Bars) -> None:
-    """The spread feature needs bid and ask on every bar, with ask >= bid."""
-    if bars.bid is None or bars.ask is None:
-        raise DataError(
-            f"data file {bars.path}: the spread feature needs bid and ask columns (map them with "
-            "replay.columns, or drop spread from simulation.extra_features)"
-        )
-    bad = np.flatnonzero(bars.ask < bars.bid)
-    if bad.size:
-        i = int(bad[0])
-        raise DataError(
-            f"data file {bars.path}, row {i + 1}, columns bid/ask: ask {bars.ask[i]:g} is below "
-            f"bid {bars.bid[i]:g}"
-        )
-
-
 def replay_market(
     bars: Bars, scale: MarketScale, spec: SplitSpec, timezone: str, stride: int | None,
     with_spread: bool,
@@ -237,7 +222,7 @@ def replay_market(
     """Split the bars by time, calibrate on the training sessions, cut every split's windows."""
     source = str(bars.path)
     if with_spread:
-        _check_quotes(bars)
+        check_quotes(bars)
     splits = split_sessions(sessions_of(bars, timezone), scale.N, spec, source)
     step = scale.N if stride is None else stride
     check_windows(splits, scale.N, step, source)

@@ -1,0 +1,267 @@
+"""Historical replay: real bars stepped like the simulated market, split by time without
+look-ahead, with the references and the per-session report."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from rl_order_execution.agents.validation import Validator
+from rl_order_execution.cli import app
+from rl_order_execution.config import Settings, SettingsError
+from rl_order_execution.data import DataError
+from rl_order_execution.evaluation import evaluate, rollout
+from rl_order_execution.market import MarketParams, MarketState, VecExecutionEnv, observe
+from rl_order_execution.strategies import (
+    CALIBRATED,
+    HINDSIGHT,
+    TWAP,
+    VWAP,
+    ScheduleStrategy,
+    replay_references,
+)
+from rl_order_execution.strategies.replay import calibrated_trades
+
+runner = CliRunner()
+MARKET_FILE = Path(__file__).parents[1] / "benchmarks" / "markets" / "replay_eurusd.yaml"
+
+
+def _write_bars(
+    path: Path,
+    closes: list[list[float]],
+    volumes: list[list[float]] | None = None,
+    quotes: bool = False,
+) -> Path:
+    """One session per list, on consecutive UTC dates, hourly bars from 09:00."""
+    header = ["timestamp", "close", *(["volume"] if volumes else [])]
+    header += ["bid", "ask"] if quotes else []
+    lines = [",".join(header)]
+    for day, session in enumerate(closes):
+        for i, close in enumerate(session):
+            row = [f"2024-03-{day + 1:02d}T{9 + i:02d}:00:00Z", repr(float(close))]
+            if volumes:
+                row.append(repr(float(volumes[day][i])))
+            if quotes:
+                row += [repr(float(close) - 0.01 * (i + 1)), repr(float(close) + 0.01 * (i + 1))]
+            lines.append(",".join(row))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _random_bars(tmp_path: Path, sessions: int = 10, size: int = 6, quotes: bool = False) -> Path:
+    rng = np.random.default_rng(7)
+    closes = [list(100 * np.exp(np.cumsum(rng.normal(0, 0.002, size)))) for _ in range(sessions)]
+    volumes = [list(rng.uniform(1, 30, size)) for _ in range(sessions)]
+    return _write_bars(tmp_path / "bars.csv", closes, volumes, quotes)
+
+
+def _settings(path: Path, **simulation: Any) -> Settings:
+    sim = {"price_model": "replay", "time_horizon": 4, "total_shares": 100.0} | simulation
+    return Settings.model_validate({"simulation": sim, "replay": {"path": str(path)}})
+
+
+def _market(path: Path, **simulation: Any) -> MarketParams:
+    s = _settings(path, **simulation)
+    return MarketParams.from_settings(s.simulation, s.replay)
+
+
+def test_a_constant_price_window_costs_exactly_the_impact_for_any_schedule(
+    tmp_path: Path,
+) -> None:
+    """IS = alpha Q^2 / 2 + sum_k (beta_k - alpha/2) n_k^2 when every close is equal."""
+    rng = np.random.default_rng(3)
+    closes = [[50.0] * 6 for _ in range(10)]
+    volumes = [list(rng.uniform(0.5, 40, 6)) for _ in range(10)]
+    p = _market(_write_bars(tmp_path / "flat.csv", closes, volumes))
+    assert p.replay is not None
+    windows = p.replay.test
+    assert np.ptp(windows.beta) > 0  # the bars' volume moves beta_k
+    odd = ScheduleStrategy("odd", np.array([70.0, 0.0, 5.0, 25.0]))
+    strategies = [*replay_references(p, windows), odd]
+    ev = evaluate(p, strategies, windows.shocks())
+    for name, tr in ev.trajectories.items():
+        expected = p.alpha * p.Q**2 / 2 + ((windows.beta - p.alpha / 2) * tr.n**2).sum(axis=1)
+        np.testing.assert_allclose(tr.shortfall(p), expected, rtol=1e-12, err_msg=name)
+
+
+def test_replayed_rewards_match_a_hand_computation(tmp_path: Path) -> None:
+    """Training volumes all 10 (vbar 10); the test window's closes and volumes are known, so
+    every price, beta_k and reward of TWAP is computed here by hand."""
+    train = [[100.0, 100.5, 100.2, 100.4] for _ in range(6)]
+    closes = [*train, [10.0, 10.1, 9.9, 10.2], [10.0, 10.1, 9.9, 10.2], [20.0, 20.2, 19.8, 20.6]]
+    volumes = [[10.0] * 4 for _ in range(8)] + [[10.0, 20.0, 5.0, 0.5]]
+    p = _market(_write_bars(tmp_path / "known.csv", closes, volumes), total_shares=100.0)
+    assert p.replay is not None
+    assert [len(s.sessions) for s in p.replay.splits] == [5, 2, 2]
+    test = p.replay.test
+    assert len(test) == 2
+    last = test.rows(1, 2)
+    Q, P0, a, b, lam = p.Q, p.P0, p.alpha, p.beta, p.lam
+    beta_k = [b, b / 2, 2 * b, 10 * b]  # beta vbar / clip(u, vbar/10, beta/alpha vbar)
+    np.testing.assert_allclose(last.beta[0], beta_k)
+    path = [P0 * c / 20.0 for c in (20.0, 20.2, 19.8, 20.6)]
+    np.testing.assert_allclose(last.path(P0)[0], path)
+    q, rewards = Q, []
+    for k in range(4):
+        n = q / (4 - k)
+        S = path[k] - a * (Q - q)
+        px = S - beta_k[k] * n
+        rewards.append((n * (px - P0) - lam * q * q / Q) * 1e4 / (Q * P0))
+        q -= n
+    tr = rollout(p, TWAP(), last.shocks())
+    np.testing.assert_allclose(tr.r[0], rewards, rtol=1e-12)
+    # the market's volume in model units: v_k = (V / N) u / vbar
+    np.testing.assert_allclose(last.volume[0], p.V / 4 * np.array([1.0, 2.0, 0.5, 0.05]))
+    # the vectorised env, stepping the same window, pays the same rewards
+    env = VecExecutionEnv(1, p)
+    env.reset(seed=0)
+    env._state.windows, env._state.window = last, np.zeros(1, dtype=np.int64)
+    got = [float(env.step(np.array([2]))[1][0]) for _ in range(4)]
+    np.testing.assert_allclose(got, rewards, rtol=1e-12)
+
+
+def test_training_validation_and_test_never_share_a_session(tmp_path: Path) -> None:
+    s = _settings(_random_bars(tmp_path))
+    p = MarketParams.from_settings(s.simulation, s.replay)
+    assert p.replay is not None
+    train, validation, test = p.replay.splits
+    last_train = train.sessions[-1].stop
+    assert validation.sessions[0].start >= last_train
+    assert test.sessions[0].start >= validation.sessions[-1].stop
+    # training draws every window of the training sessions, and only those
+    env = VecExecutionEnv(64, p)
+    env.reset(seed=1)
+    seen = set()
+    for _ in range(40):
+        seen.update(env._state.window.tolist())
+        env.step(np.full(64, 6))  # 5x TWAP: episodes end early and draw new windows
+    assert seen == set(range(len(p.replay.train)))
+    assert p.replay.train.start.max() + 4 <= last_train
+    # validation: the validation sessions' windows, at multiples of the stride (N)
+    validator = Validator.from_settings(s)
+    assert validator.shocks.windows is p.replay.validation
+    assert set(validation.windows(4, 4)[1].tolist()) == set(p.replay.validation.start.tolist())
+    # sigma from the training sessions only: the test bars do not move it
+    assert p.sigma == pytest.approx(p.replay.calibration.sigma)
+
+
+def test_the_hindsight_schedule_bounds_every_strategy_on_every_window(tmp_path: Path) -> None:
+    p = _market(_random_bars(tmp_path, sessions=12, size=8), time_horizon=5)
+    assert p.replay is not None
+    windows = p.replay.test
+    rng = np.random.default_rng(0)
+    others = [ScheduleStrategy(f"random-{i}", rng.dirichlet(np.ones(5)) * p.Q) for i in range(5)]
+    ev = evaluate(p, [*replay_references(p, windows), *others], windows.shocks())
+    best = ev.outcomes[HINDSIGHT].cost
+    for name, o in ev.outcomes.items():
+        assert np.all(o.cost >= best - 1e-9 * p.notional), name
+    metrics = ev.metrics()
+    assert metrics[CALIBRATED].exact_gap is None  # no exact optimum share on real bars
+
+
+def test_the_calibrated_optimum_never_reads_the_test_windows_volumes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    closes = [list(100 + np.cumsum(rng.normal(0, 0.2, 6))) for _ in range(10)]
+    volumes = [list(rng.uniform(1, 30, 6)) for _ in range(10)]
+    p = _market(_write_bars(tmp_path / "a.csv", closes, volumes))
+    volumes[-1] = [1000.0, 1.0, 1000.0, 1.0, 1000.0, 1.0]  # a test session's own volumes
+    q = _market(_write_bars(tmp_path / "b.csv", closes, volumes))
+    assert p.replay is not None and q.replay is not None
+    assert not np.array_equal(p.replay.test.beta, q.replay.test.beta)
+    np.testing.assert_array_equal(
+        calibrated_trades(p, p.replay.test), calibrated_trades(q, q.replay.test)
+    )
+    # VWAP follows the training profile, not the window's volumes either
+    a = rollout(p, VWAP(), p.replay.test.shocks()).n
+    b = rollout(q, VWAP(), q.replay.test.shocks()).n
+    np.testing.assert_array_equal(a, b)
+
+
+def test_the_spread_feature_reads_the_quotes_of_the_bar_seen(tmp_path: Path) -> None:
+    path = _random_bars(tmp_path, quotes=True)
+    p = _market(path, extra_features=["volume_remaining", "spread"])
+    assert p.replay is not None and p.obs_dim == 6
+    s = MarketState.initial(p, len(p.replay.test), p.replay.test)
+    s.k[:] = 2
+    sigma = p.replay.calibration.sigma
+    rows = p.replay.test.start + 2
+    from rl_order_execution.data import load_bars
+
+    bars = load_bars(path)
+    assert bars.ask is not None and bars.bid is not None
+    expected = (bars.ask[rows] - bars.bid[rows]) / (bars.close[rows] * sigma)
+    np.testing.assert_allclose(observe(p, s)[:, 5], expected, rtol=1e-6)
+    np.testing.assert_allclose(observe(p, s)[:, 4], p.replay.test.volume_left[:, 2], rtol=1e-6)
+    without = tmp_path / "without"
+    without.mkdir()
+    with pytest.raises(DataError, match="spread feature needs bid and ask"):
+        _market(_random_bars(without), extra_features=["spread"])
+
+
+def test_ask_below_bid_is_an_error_naming_the_row(tmp_path: Path) -> None:
+    path = _random_bars(tmp_path, quotes=True)
+    lines = path.read_text().splitlines()
+    cells = lines[5].split(",")
+    cells[3], cells[4] = cells[4], cells[3]
+    lines[5] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"row 5 \(line 6\), columns bid/ask: ask .* is below bid"):
+        _market(path, extra_features=["spread"])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"time_horizon": 7}, "longer than every session"),
+        ({"start_price": 20.0}, "largest beta_k"),
+    ],
+)
+def test_replay_settings_that_cannot_work_are_clear_errors(
+    tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(DataError, match=message):
+        _market(_random_bars(tmp_path), **change)
+
+
+def test_simulated_markets_refuse_replay_only_settings() -> None:
+    with pytest.raises(ValueError, match="spread feature needs bid and ask"):
+        Settings.model_validate({"simulation": {"extra_features": ["spread"]}})
+    with pytest.raises(ValueError, match="volume_profile must be flat"):
+        Settings.model_validate(
+            {"simulation": {"price_model": "replay", "volume_profile": "u_shape"}}
+        )
+    with pytest.raises(SettingsError, match=r"needs replay\.path"):
+        s = Settings.model_validate({"simulation": {"price_model": "replay"}})
+        MarketParams.from_settings(s.simulation, s.replay)
+
+
+def test_rl_exec_run_on_the_bundled_eurusd_market(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["run", "--config", str(MARKET_FILE), "--output-dir", str(out), "--no-best-params"]
+    env = {"RL_RL__EPISODES": "40", "RL_RL__N_ENVS": "8", "RL_RL__LEARNING_STARTS": "50"}
+    result = runner.invoke(app, [*args], env=env)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    replay = metrics["replay"]
+    splits = {s["name"]: s for s in replay["splits"]}
+    assert [splits[n]["sessions"] for n in ("train", "validation", "test")] == [155, 52, 52]
+    assert splits["test"]["windows"] == metrics["episodes"] == 52
+    assert splits["train"]["last"] < splits["validation"]["first"] <= splits["validation"]["last"]
+    assert splits["validation"]["last"] < splits["test"]["first"]
+    assert len(replay["sessions"]) == 52
+    names = set(metrics["strategies"])
+    assert names == {"twap", "vwap", CALIBRATED, HINDSIGHT, "agent"}
+    assert "hindsight_captured" in metrics["strategies"]["agent"]
+    assert "gap_captured" not in metrics["strategies"]["agent"]
+    day = replay["sessions"][0]
+    assert set(day["cost_bps"]) == names
+    report = (out / "report.md").read_text()
+    assert "## Per test session" in report and "2017-10-18" in report
+    assert not (out / "frontier.png").exists()
+    assert math.isfinite(metrics["strategies"]["agent"]["cost_mean_bps"])
