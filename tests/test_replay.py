@@ -265,3 +265,28 @@ def test_rl_exec_run_on_the_bundled_eurusd_market(tmp_path: Path) -> None:
     assert "## Per test session" in report and "2017-10-18" in report
     assert not (out / "frontier.png").exists()
     assert math.isfinite(metrics["strategies"]["agent"]["cost_mean_bps"])
+
+
+def test_a_csv_read_in_blocks_names_the_right_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows are parsed a block at a time (bounded memory); an error still names its row, and
+    time must increase across block boundaries too."""
+    import rl_order_execution.data.bars as bars_module
+    from rl_order_execution.data import load_bars
+
+    monkeypatch.setattr(bars_module, "CHUNK_ROWS", 3)
+    path = _random_bars(tmp_path, sessions=3, size=4)
+    whole = load_bars(path)
+    assert len(whole) == 12 and whole.volume is not None
+    lines = path.read_text().splitlines()
+    bad = lines.copy()
+    bad[8] = bad[8].replace(bad[8].split(",")[1], "-1.0")
+    path.write_text("\n".join(bad) + "\n")
+    with pytest.raises(DataError, match=r"row 8 \(line 9\), column 'close'"):
+        load_bars(path)
+    swapped = lines.copy()
+    swapped[6], swapped[7] = swapped[7], swapped[6]  # rows 6 and 7: across the block edge
+    path.write_text("\n".join(swapped) + "\n")
+    with pytest.raises(DataError, match=r"row 7 \(line 8\).*earlier than"):
+        load_bars(path)

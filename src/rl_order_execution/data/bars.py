@@ -4,7 +4,7 @@ column."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,16 +37,28 @@ class Bars:
         return len(self.close)
 
 
-def _read_frame(path: Path, wanted: Mapping[str, str]) -> Any:
-    """The file's wanted columns as a DataFrame (only those are read, to bound memory)."""
+CHUNK_ROWS = 1_000_000  # CSV rows parsed at once: memory stays near that of the numeric arrays
+
+
+def _read_frames(path: Path, wanted: Mapping[str, str]) -> Iterator[tuple[int, Any]]:
+    """(index of the first row, DataFrame) of the file's wanted columns, in blocks of rows: only
+    those columns are read, and a CSV's text never exists all at once."""
     import pandas as pd
 
     suffix = path.suffix.lower()
     file_columns = list(dict.fromkeys(wanted.values()))
     try:
         if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path, columns=file_columns)
-        return pd.read_csv(path, usecols=file_columns, dtype={wanted["timestamp"]: str})
+            yield 0, pd.read_parquet(path, columns=file_columns)
+            return
+        reader = pd.read_csv(
+            path, usecols=file_columns, dtype={wanted["timestamp"]: str}, chunksize=CHUNK_ROWS
+        )
+        first = 0
+        with reader:
+            for frame in reader:
+                yield first, frame
+                first += len(frame)
     except (OSError, ValueError, ImportError) as exc:  # unreadable, not CSV/Parquet, bad bytes
         raise DataError(f"data file {path}: cannot be read as {suffix or 'CSV'} ({exc})") from exc
 
@@ -69,7 +81,7 @@ def _row(i: int, path: Path) -> str:
 
 
 def parse_timestamps(
-    values: Any, path: Path, column: str, timestamp_format: str | None
+    values: Any, path: Path, column: str, timestamp_format: str | None, first: int = 0
 ) -> np.ndarray[Any, np.dtype[np.datetime64]]:
     """UTC datetime64[ns] from ISO 8601 text (UTC unless it carries an offset), epoch seconds,
     or a strftime format; the first unreadable value is an error naming its row."""
@@ -89,7 +101,8 @@ def parse_timestamps(
         i = int(bad[0])
         how = f"format {timestamp_format!r}" if timestamp_format else "ISO 8601 or epoch seconds"
         raise DataError(
-            f"data file {path}, {_row(i, path)}, column {column!r}: timestamp {text.iloc[i]!r} "
+            f"data file {path}, {_row(first + i, path)}, column {column!r}: timestamp "
+            f"{text.iloc[i]!r} "
             f"is not {how} (set replay.timestamp_format)"
         )
     out: np.ndarray[Any, np.dtype[np.datetime64]] = (
@@ -99,7 +112,7 @@ def parse_timestamps(
 
 
 def _numbers(
-    frame: Any, path: Path, column: str, ours: str, minimum: float, strict: bool
+    frame: Any, path: Path, column: str, ours: str, minimum: float, strict: bool, first: int = 0
 ) -> FloatArray:
     """A numeric column; missing, non-numeric or out-of-range values name their first row."""
     import pandas as pd
@@ -112,7 +125,8 @@ def _numbers(
         raw = frame[column].iloc[i]
         need = f"> {minimum:g}" if strict else f">= {minimum:g}"
         what = "missing" if pd.isna(raw) else f"{raw!r} is not a number {need}"
-        raise DataError(f"data file {path}, {_row(i, path)}, column {column!r} ({ours}): {what}")
+        where = f"{_row(first + i, path)}, column {column!r}"
+        raise DataError(f"data file {path}, {where} ({ours}): {what}")
     return values
 
 
@@ -135,18 +149,22 @@ def load_bars(
         if ours in mapping or ours in present:
             wanted[ours] = mapping.get(ours, ours)
     _check_columns(path, wanted, present)
-    frame = _read_frame(path, wanted)
-    if len(frame) == 0:
+    stamp = wanted["timestamp"]
+    times: list[np.ndarray[Any, np.dtype[np.datetime64]]] = []
+    columns_read: dict[str, list[FloatArray]] = {o: [] for o in wanted if o != "timestamp"}
+    for first, frame in _read_frames(path, wanted):
+        times.append(parse_timestamps(frame[stamp], path, stamp, timestamp_format, first))
+        for ours, parts in columns_read.items():
+            strict = ours != "volume"  # prices > 0, volume >= 0
+            parts.append(_numbers(frame, path, wanted[ours], ours, 0.0, strict, first))
+    if not times or sum(map(len, times)) == 0:
         raise DataError(f"data file {path}: no rows")
-    time = parse_timestamps(frame[wanted["timestamp"]], path, wanted["timestamp"], timestamp_format)
-    _check_increasing(time, path, wanted["timestamp"])
-    close = _numbers(frame, path, wanted["close"], "close", 0.0, strict=True)
-    optional = {
-        ours: _numbers(frame, path, wanted[ours], ours, 0.0, strict=ours != "volume")
-        for ours in ("volume", "bid", "ask")
-        if ours in wanted
-    }
-    return Bars(path, time, close, **optional)
+    time = np.concatenate(times)
+    del times
+    _check_increasing(time, path, stamp)
+    values = {ours: np.concatenate(parts) for ours, parts in columns_read.items()}
+    close = values.pop("close")
+    return Bars(path, time, close, **values)
 
 
 def _file_columns(path: Path) -> set[str]:
