@@ -290,3 +290,25 @@ def test_a_csv_read_in_blocks_names_the_right_row(
     path.write_text("\n".join(swapped) + "\n")
     with pytest.raises(DataError, match=r"row 7 \(line 8\).*earlier than"):
         load_bars(path)
+
+
+def test_optimize_on_replayed_bars_names_its_study_by_the_data(tmp_path: Path) -> None:
+    from rl_order_execution.config import ReplaySettings, SimulationSettings
+    from rl_order_execution.tuning.study import market_hash
+
+    sim = SimulationSettings(price_model="replay")
+    one = market_hash(sim, ReplaySettings(path="a.csv"))
+    assert one != market_hash(sim, ReplaySettings(path="b.csv"))
+    assert one != market_hash(sim, ReplaySettings(path="a.csv", train_fraction=0.5))
+    assert market_hash(SimulationSettings(), ReplaySettings(path="a.csv")) == "30eaf23c"
+    config = tmp_path / "replay.yaml"
+    config.write_text(
+        MARKET_FILE.read_text()
+        + "optimization:\n  n_trials: 2\n  tuning_episodes: 30\n  report_interval: 15\n"
+        + f"  storage: sqlite:///{tmp_path / 'study.db'}\n"
+        + "rl:\n  n_envs: 8\n  learning_starts: 50\n"
+    )
+    args = ["optimize", "--config", str(config), "--no-best-params", "--no-write-best-params"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "calibrated optimum on the same windows" in result.output

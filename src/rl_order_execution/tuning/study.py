@@ -15,6 +15,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from rl_order_execution.config import (
     OptimizationSettings,
+    ReplaySettings,
     Settings,
     SettingsError,
     SimulationSettings,
@@ -47,11 +48,14 @@ FIRST_EDITION_MARKET = frozenset(
 )
 
 
-def market_hash(simulation: SimulationSettings) -> str:
-    """Eight hex digits identifying the market; the training seed is not part of it."""
+def market_hash(simulation: SimulationSettings, replay: ReplaySettings | None = None) -> str:
+    """Eight hex digits identifying the market; the training seed is not part of it. A replayed
+    market is also its data: the replay section (file, columns, splits) is part of it."""
     values = simulation.model_dump(mode="json", exclude={"seed"})
     defaults = type(simulation)().model_dump(mode="json")
     data = {k: v for k, v in values.items() if k in FIRST_EDITION_MARKET or v != defaults.get(k)}
+    if simulation.price_model == "replay" and replay is not None:
+        data["replay"] = replay.model_dump(mode="json")
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
 
 
@@ -61,7 +65,7 @@ def resolve_study_name(settings: Settings) -> str:
     if not opt.study_name_includes_market_hash:
         return opt.study_name
     agent = "" if settings.rl.agent == "ddqn" else f"-{settings.rl.agent}"  # own search space
-    return f"{opt.study_name}{agent}-{market_hash(settings.simulation)}"
+    return f"{opt.study_name}{agent}-{market_hash(settings.simulation, settings.replay)}"
 
 
 def make_pruner(opt: OptimizationSettings) -> optuna.pruners.BasePruner:
