@@ -312,3 +312,39 @@ def test_optimize_on_replayed_bars_names_its_study_by_the_data(tmp_path: Path) -
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "calibrated optimum on the same windows" in result.output
+
+
+def test_bars_without_volume_replay_with_flat_impact(tmp_path: Path) -> None:
+    """No volume column: beta_k = beta, v_k = V / N, no VWAP reference (it would be TWAP)."""
+    rng = np.random.default_rng(11)
+    closes = [list(100 * np.exp(np.cumsum(rng.normal(0, 0.002, 6)))) for _ in range(10)]
+    p = _market(_write_bars(tmp_path / "novolume.csv", closes))
+    assert p.replay is not None and not p.has_volume
+    assert np.all(p.replay.test.beta == p.beta)
+    names = [s.name for s in replay_references(p, p.replay.test)]
+    assert names == ["twap", CALIBRATED, HINDSIGHT]
+
+
+def test_a_replayed_checkpoint_evaluates_to_the_same_numbers(tmp_path: Path) -> None:
+    bars = _random_bars(tmp_path, sessions=12, size=6)
+    config = tmp_path / "replay.yaml"
+    config.write_text(
+        "simulation:\n  price_model: replay\n  time_horizon: 4\n  total_shares: 100\n"
+        f"replay:\n  path: {bars}\n  stride: 2\n"
+        "rl:\n  episodes: 40\n  n_envs: 8\n  learning_starts: 50\n  eval_interval: 20\n"
+    )
+    out, again = tmp_path / "run", tmp_path / "evaluated"
+    first = runner.invoke(
+        app, ["run", "--config", str(config), "--output-dir", str(out), "--no-best-params"]
+    )
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(
+        app, ["evaluate", "--checkpoint", str(out / "model.pt"), "--output-dir", str(again)]
+    )
+    assert second.exit_code == 0, second.output
+    a = json.loads((out / "metrics.json").read_text())
+    b = json.loads((again / "metrics.json").read_text())
+    assert a["strategies"] == b["strategies"]
+    assert a["replay"] == b["replay"]
+    # stride 2 on sessions of 6 bars: test windows start at bars 0 and 2 of each session
+    assert a["episodes"] == 2 * a["replay"]["splits"][2]["sessions"]
