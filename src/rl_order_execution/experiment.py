@@ -45,7 +45,7 @@ from rl_order_execution.evaluation import (
     optimum_gap,
     run_checks,
 )
-from rl_order_execution.evaluation.replay import replay_summary, with_hindsight
+from rl_order_execution.evaluation.replay import replay_summary, verdicts, with_hindsight
 from rl_order_execution.exact import solve_lq
 from rl_order_execution.market import MarketParams, shock_matrix
 from rl_order_execution.reporting import (
@@ -341,6 +341,8 @@ def report(
     )
     if replay is not None:
         console.print(sessions_table(replay, agents))
+        for line in verdicts(metrics, agents):
+            console.print(line, highlight=False)
     write_json(outputs["metrics"], data.to_json())
     focus = agents[0] if agents else list(evaluation.outcomes)[-1]
     references = ("twap", "vwap", "optimal", CALIBRATED)

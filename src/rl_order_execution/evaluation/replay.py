@@ -12,7 +12,7 @@ import numpy as np
 from rl_order_execution.evaluation.rollout import Evaluation
 from rl_order_execution.evaluation.statistics import StrategyMetrics, ratio_captured
 from rl_order_execution.market.replay import ReplayMarket, SplitSummary
-from rl_order_execution.strategies.replay import HINDSIGHT
+from rl_order_execution.strategies.replay import CALIBRATED, HINDSIGHT
 
 
 @dataclass(frozen=True)
@@ -90,3 +90,28 @@ def replay_summary(evaluation: Evaluation, market: ReplayMarket) -> ReplaySummar
         splits=market.summaries(),
         sessions=session_costs(evaluation, market),
     )
+
+
+def verdicts(metrics: dict[str, StrategyMetrics], names: list[str]) -> list[str]:
+    """One line per strategy: is its risk-adjusted cost on the test windows lower than TWAP's,
+    significantly (paired test, 5 %), and how does it compare with the calibrated optimum?"""
+    reference = metrics.get(CALIBRATED)
+    out = []
+    for name in names:
+        s = metrics[name].savings_cost
+        if not s.significant:
+            verdict = "not significantly different from TWAP's"
+        elif s.avg_savings_bps > 0:
+            verdict = "significantly lower than TWAP's"
+        else:
+            verdict = "significantly higher than TWAP's"
+        line = (
+            f"{name}: risk-adjusted cost {verdict} on the test windows (saves "
+            f"{s.avg_savings_bps:.2f} bps [{s.ci95_low_bps:.2f}, {s.ci95_high_bps:.2f}])"
+        )
+        if reference is not None:
+            line += (
+                f"; the calibrated optimum saves {reference.savings_cost.avg_savings_bps:.2f} bps"
+            )
+        out.append(line)
+    return out

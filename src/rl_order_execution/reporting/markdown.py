@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from rl_order_execution.evaluation.replay import verdicts
 from rl_order_execution.reporting.documents import RunReport
 from rl_order_execution.reporting.tables import (
     SEEDS_HEADERS,
@@ -84,6 +85,8 @@ def _replay(report: RunReport) -> list[str]:
         return []
     r = report.replay
     rows = [[name, gap_ci(m.hindsight)] for name, m in report.strategies.items() if m.hindsight]
+    agents = [n for n in report.strategies if n.startswith("agent")]
+    lines = [f"- {line}" for line in verdicts(dict(report.strategies), agents)]
     return [
         "## Replayed bars",
         "",
@@ -97,6 +100,8 @@ def _replay(report: RunReport) -> list[str]:
         "advance: a look-ahead bound, not a strategy.",
         "",
         _md_table(["strategy", "hindsight captured [95% CI]"], rows),
+        "",
+        *lines,
         "",
     ]
 
