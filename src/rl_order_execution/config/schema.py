@@ -383,7 +383,8 @@ class RLSettings(_Section):
     )
     reward_shaping: bool = Field(
         True,
-        description="Learner-side potential shaping by the TWAP value (optimal policy unchanged).",
+        description="Learner-side potential shaping by the value of the market's static "
+        "cost-minimising schedule (TWAP on a flat profile; optimal policy unchanged).",
     )
     price_control_variate: bool = Field(
         True,

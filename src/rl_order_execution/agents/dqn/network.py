@@ -1,10 +1,11 @@
-"""The Q-network: an MLP over the observation, optionally dueling, with one derived input."""
+"""The Q-network: an MLP over the observation, optionally dueling, with derived inputs."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from rl_order_execution.agents.features import StaticSpeed, uses_static_speed
 from rl_order_execution.config import RLSettings
 from rl_order_execution.market import MarketParams
 
@@ -32,7 +33,8 @@ class QNetwork(nn.Module):
     """MLP: observation (B, obs_dim) -> Q-values (B, n_actions).
 
     dueling: Q = V(s) + A(s, a) - mean_a A(s, a) (Wang et al. 2016), so the small differences
-    between actions are learned apart from the state's value. `features` derives extra inputs.
+    between actions are learned apart from the state's value. `features` and `static_speed`
+    (under a volume profile, `agents.features`) derive extra inputs.
     """
 
     def __init__(
@@ -42,11 +44,15 @@ class QNetwork(nn.Module):
         hidden_sizes: list[int],
         dueling: bool = False,
         features: UnaffectedPrice | None = None,
+        static_speed: StaticSpeed | None = None,
     ) -> None:
         super().__init__()
         self.features = features
+        self.static_speed = static_speed
         layers: list[nn.Module] = []
-        width = obs_dim + (1 if features is not None else 0)
+        width = (
+            obs_dim + (1 if features is not None else 0) + (1 if static_speed is not None else 0)
+        )
         for h in hidden_sizes:
             layers += [
                 nn.Linear(width, h),
@@ -61,6 +67,8 @@ class QNetwork(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if self.features is not None:
             obs = self.features(obs)
+        if self.static_speed is not None:
+            obs = self.static_speed(obs)
         out: torch.Tensor = self.head(self.body(obs))
         if self.dueling:
             value, advantage = out[:, :1], out[:, 1:]
@@ -74,4 +82,5 @@ def build_network(p: MarketParams, rl: RLSettings) -> QNetwork:
     features = None
     if rl.unaffected_price_input:
         features = UnaffectedPrice(p.level_scale / p.move_scale, p.alpha * p.Q / p.move_scale)
-    return QNetwork(p.obs_dim, p.n_actions, rl.hidden_sizes, rl.dueling, features)
+    static_speed = StaticSpeed(p) if uses_static_speed(p) else None
+    return QNetwork(p.obs_dim, p.n_actions, rl.hidden_sizes, rl.dueling, features, static_speed)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.policies import BasePolicy
 
+from rl_order_execution.agents.features import learner_obs, learner_obs_space
 from rl_order_execution.agents.sb3.env import speed_from_action
 from rl_order_execution.market import FloatArray, MarketParams
 
@@ -24,7 +25,7 @@ class SB3Agent:
 
     def speeds(self, obs: np.ndarray) -> FloatArray:
         """The mean action for each row of obs (B, obs_dim), as a speed in [0, max_multiplier]."""
-        actions, _ = self.policy.predict(obs, deterministic=True)
+        actions, _ = self.policy.predict(learner_obs(self.params, obs), deterministic=True)
         return speed_from_action(self.params, np.asarray(actions))
 
     def policy_state(self) -> dict[str, Any]:
@@ -49,10 +50,12 @@ def restored(
     state: dict[str, Any],
     device: torch.device,
 ) -> SB3Agent:
-    """A policy of `policy_class` built from the settings' description, with the saved tensors."""
+    """A policy of `policy_class` built from the settings' description, with the saved tensors;
+    obs_space is the env's (the learner's inputs are derived from it)."""
     from rl_order_execution.agents.sb3.env import ACTION_SPACE
 
-    policy = policy_class(obs_space, ACTION_SPACE, _no_learning, **kwargs).to(device)
+    space = learner_obs_space(p, obs_space)
+    policy = policy_class(space, ACTION_SPACE, _no_learning, **kwargs).to(device)
     agent = SB3Agent(kind, policy, p)
     agent.load_policy_state(state)
     policy.set_training_mode(False)

@@ -21,6 +21,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvWrapper,
 )
 
+from rl_order_execution.agents.features import learner_obs, learner_obs_space, uses_static_speed
 from rl_order_execution.agents.shaping import learner_reward
 from rl_order_execution.config import RLSettings
 from rl_order_execution.market import FloatArray, MarketParams, VecContinuousExecutionEnv
@@ -40,18 +41,35 @@ def speed_from_action(p: MarketParams, actions: np.ndarray) -> FloatArray:
     return out
 
 
+def base_rate_action(p: MarketParams) -> float:
+    """The SB3 action whose speed is 1: the base rate, TWAP's pace."""
+    return 2.0 / p.max_multiplier - 1.0
+
+
+def starts_at_base_rate(p: MarketParams) -> bool:
+    """Whether a new policy's mean action starts at the base rate rather than mid-range.
+
+    Under a volume profile (where the learner also sees the static speed) the mid-range start,
+    max_multiplier / 2 = 5x TWAP's pace, lies far from any sensible schedule: at lambda = 0 PPO
+    spent its whole budget walking down from it (validation still rising at the end)."""
+    return uses_static_speed(p)
+
+
 class MarketVecEnv(VecEnv):
     """B continuous-action episodes in lockstep, behind SB3's VecEnv interface.
 
-    Rewards are the env's (bps). A finished episode restarts in the same step; its last
-    observation is in infos[i]["terminal_observation"] (SB3's convention) and, for the whole
-    batch at once, in `next_obs` (the true successor of every row, final rows included).
+    Rewards are the env's (bps); observations are the learner's (`agents.features`: the env's,
+    with the static speed appended under a volume profile). A finished episode restarts in the
+    same step; its last observation is in infos[i]["terminal_observation"] (SB3's convention)
+    and, for the whole batch at once, in `next_obs` (the true successor of every row, final
+    rows included).
     """
 
     def __init__(self, p: MarketParams, num_envs: int, seed: int) -> None:
         self.market = VecContinuousExecutionEnv(num_envs, p)
         self.params = p
-        super().__init__(num_envs, self.market.single_observation_space, ACTION_SPACE)
+        space = learner_obs_space(p, self.market.single_observation_space)
+        super().__init__(num_envs, space, ACTION_SPACE)
         self._seed: int | None = seed  # used by the first reset only: one stream per training
         self._actions = np.zeros((num_envs, 1), dtype=np.float32)
         self.next_obs = np.zeros((num_envs, _width(self.observation_space)), dtype=np.float32)
@@ -64,7 +82,7 @@ class MarketVecEnv(VecEnv):
         obs, _ = self.market.reset(seed=self._seed)
         self._seed = None
         self.running[:] = 0.0
-        return obs
+        return learner_obs(self.params, obs)
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = actions
@@ -72,12 +90,13 @@ class MarketVecEnv(VecEnv):
     def step_wait(self) -> VecEnvStepReturn:
         speeds = speed_from_action(self.params, self._actions)
         obs, reward, terminated, _, info = self.market.step(speeds)
+        obs = learner_obs(self.params, obs)
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         self.next_obs = obs
         self.running += reward
         self.finished = int(terminated.sum())
         if self.finished:
-            final = info["final_obs"]
+            final = learner_obs(self.params, info["final_obs"])
             self.next_obs = np.where(terminated[:, None], final, obs)
             for i in np.flatnonzero(terminated):  # SB3 reads each finished episode's info
                 infos[i]["terminal_observation"] = final[i]

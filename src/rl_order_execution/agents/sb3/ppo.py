@@ -6,7 +6,7 @@ SB3 is imported inside the functions: a Double-DQN run never pays its import (to
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import optuna
 import torch
@@ -43,8 +43,10 @@ def policy_kwargs(ppo: PPOSettings) -> dict[str, Any]:
 def build(settings: Settings, env: LearnerReward, seed: int, device: torch.device) -> PPO:
     from stable_baselines3 import PPO
 
+    from rl_order_execution.agents.sb3.env import base_rate_action, starts_at_base_rate
+
     rl, ppo = settings.rl, settings.rl.ppo
-    return PPO(
+    model = PPO(
         "MlpPolicy",
         env,
         learning_rate=ppo.learning_rate,
@@ -61,6 +63,10 @@ def build(settings: Settings, env: LearnerReward, seed: int, device: torch.devic
         seed=seed,
         device=device,
     )
+    p = env.market_env.params
+    if starts_at_base_rate(p):  # the mean action is action_net's output: start it at speed 1
+        nn.init.constant_(cast(torch.Tensor, model.policy.action_net.bias), base_rate_action(p))
+    return model
 
 
 def train(

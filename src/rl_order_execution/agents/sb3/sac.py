@@ -6,7 +6,8 @@ SB3 is imported inside the functions: a Double-DQN run never pays its import (to
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import math
+from typing import TYPE_CHECKING, Any, cast
 
 import optuna
 import torch
@@ -39,9 +40,11 @@ def policy_kwargs(sac: SACSettings) -> dict[str, Any]:
 def build(settings: Settings, env: LearnerReward, seed: int, device: torch.device) -> SAC:
     from stable_baselines3 import SAC
 
+    from rl_order_execution.agents.sb3.env import base_rate_action, starts_at_base_rate
+
     rl, sac = settings.rl, settings.rl.sac
     ent_coef = f"auto_{sac.ent_coef}" if sac.auto_entropy else sac.ent_coef
-    return SAC(
+    model = SAC(
         "MlpPolicy",
         env,
         learning_rate=sac.learning_rate,
@@ -58,6 +61,10 @@ def build(settings: Settings, env: LearnerReward, seed: int, device: torch.devic
         seed=seed,
         device=device,
     )
+    p = env.market_env.params
+    if starts_at_base_rate(p):  # the action is tanh of the actor's mu: start it at speed 1
+        nn.init.constant_(cast(torch.Tensor, model.actor.mu.bias), math.atanh(base_rate_action(p)))
+    return model
 
 
 def train(
