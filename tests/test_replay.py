@@ -348,3 +348,20 @@ def test_a_replayed_checkpoint_evaluates_to_the_same_numbers(tmp_path: Path) -> 
     assert a["replay"] == b["replay"]
     # stride 2 on sessions of 6 bars: test windows start at bars 0 and 2 of each session
     assert a["episodes"] == 2 * a["replay"]["splits"][2]["sessions"]
+
+
+def test_vwap_deviation_on_replayed_bars_uses_each_windows_own_volume(tmp_path: Path) -> None:
+    p = _market(_random_bars(tmp_path), extra_features=["vwap_deviation"])
+    assert p.replay is not None
+    windows = p.replay.test
+    s = MarketState.initial(p, len(windows), windows)
+    S, n_steps = [s.S.copy()], 3
+    from rl_order_execution.market import market_step
+
+    for _ in range(n_steps):
+        market_step(p, s, TWAP()(p, s), windows.shocks().steps()[0])
+        S.append(s.S.copy())
+    v = windows.volume[:, :n_steps]
+    vwap = (v * np.array(S[:n_steps]).T).sum(axis=1) / v.sum(axis=1)
+    expected = (vwap - S[n_steps]) / (p.P0 * p.sigma)
+    np.testing.assert_allclose(observe(p, s)[:, 4], expected, rtol=1e-5)
