@@ -53,3 +53,20 @@ def test_a_falling_path_is_sold_up_front() -> None:
     path = np.array([100.0, 90.0, 80.0])
     n = solve_hindsight(hindsight_problem(path, np.full(3, 0.001), 10.0, 100.0, 0.0, 0.0))
     np.testing.assert_allclose(n, [10.0, 0.0, 0.0], atol=1e-9)
+
+
+@pytest.mark.parametrize("N", [5, 40, 150])
+def test_the_fast_active_set_guess_agrees_with_the_finite_method(N: int) -> None:
+    """Long windows (minute bars) are solved in a few linear solves; the answer is the same as
+    the primal active-set method's, which the KKT check falls back to."""
+    from rl_order_execution.exact.hindsight import _primal_active_set
+
+    rng = np.random.default_rng(N)
+    for _ in range(5):
+        path = 100 * np.exp(np.cumsum(rng.normal(0, 0.003, N)))
+        beta = 0.005 * rng.uniform(0.5, 8.0, N)
+        problem = hindsight_problem(path, beta, 1000.0, 100.0, 0.001, float(rng.choice([0, 0.1])))
+        fast, exact = solve_hindsight(problem), _primal_active_set(problem)
+        assert fast.min() >= 0 and fast.sum() == pytest.approx(1000.0)
+        np.testing.assert_allclose(fast, exact, atol=1e-7)
+        assert cost(problem, fast) == pytest.approx(cost(problem, exact), abs=1e-9)
