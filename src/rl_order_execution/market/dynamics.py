@@ -16,15 +16,9 @@ OBS_DIM = BASE_OBS_DIM  # the model's four features; p.obs_dim adds the extra on
 REALISED_VOL_DECAY = 2 ** (-1 / 10)  # EWMA weight of the realised variance: half-life 10 steps
 
 
-def _window_values(table: FloatArray, s: MarketState, last: int) -> FloatArray:
-    """table[window_i, min(k_i, last)] for each replayed episode i."""
-    out: FloatArray = table[s.window, np.minimum(s.k, last)]
-    return out
-
-
 def _volume_remaining(p: MarketParams, s: MarketState) -> FloatArray:
     if s.windows is not None:
-        return _window_values(s.windows.volume_left, s, p.N)
+        return s.windows.volume_left_at(s.window, np.minimum(s.k, p.N))
     out: FloatArray = p.volume_left[np.minimum(s.k, p.N)]
     return out
 
@@ -32,7 +26,7 @@ def _volume_remaining(p: MarketParams, s: MarketState) -> FloatArray:
 def _vwap_deviation(p: MarketParams, s: MarketState) -> FloatArray:
     """(VWAP of the mids so far - S_k) / (P0 sigma); 0 before any volume has traded."""
     if s.windows is not None:
-        done = _window_values(s.windows.volume_done, s, p.N)
+        done = s.windows.volume_done_at(s.window, np.minimum(s.k, p.N))
     else:
         done = p.volume_done[np.minimum(s.k, p.N)]
     vwap = s.vwap_sum / np.maximum(done, 1e-300)
@@ -47,9 +41,9 @@ def _realised_vol(p: MarketParams, s: MarketState) -> FloatArray:
 
 def _spread(p: MarketParams, s: MarketState) -> FloatArray:
     """(ask - bid) / (close sigma) of the bar the decision sees (replayed bars with quotes)."""
-    if s.windows is None or s.windows.spread is None:
+    if s.windows is None:
         raise ValueError("the spread feature needs replayed bars with bid and ask")
-    return _window_values(s.windows.spread, s, p.N - 1)
+    return s.windows.spread_at(s.window, np.minimum(s.k, p.N - 1))
 
 
 EXTRA_FEATURES = {
@@ -144,9 +138,8 @@ def market_step(p: MarketParams, s: MarketState, desired: FloatArray, shock: Sho
     n = trade_size(p, s, desired)
     beta = None
     if s.windows is not None:
-        flat = s.window * p.N + np.minimum(s.k, p.N - 1)  # one gather per array
-        beta = s.windows.beta.take(flat)
-        shock = Shocks(s.windows.increments.take(flat))
+        move, beta = s.windows.step_at(s.window, np.minimum(s.k, p.N - 1))
+        shock = Shocks(move)
     px = execution_price(p, s.S, n, s.k, beta)
     reward = step_reward(p, s.q, n, px)
     S_next, latent_next = p.prices.next_price(p, s.S, s.latent, n, shock)
@@ -163,7 +156,7 @@ def _update_features(p: MarketParams, s: MarketState, n: FloatArray, S_next: Flo
     """The running sums of the extra features, before k and S move on."""
     if "vwap_deviation" in p.extra_features:
         if s.windows is not None:
-            volume = _window_values(s.windows.volume, s, p.N - 1)
+            volume = s.windows.volume_at(s.window, np.minimum(s.k, p.N - 1))
         else:
             volume = p.volume[np.minimum(s.k, p.N - 1)]
         s.vwap_sum = s.vwap_sum + volume * s.S

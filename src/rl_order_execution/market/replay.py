@@ -17,7 +17,7 @@ sigma, vbar and the profile come from the training sessions only (no look-ahead)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,39 +48,136 @@ THIN_VOLUME = 10.0  # u is floored at vbar / THIN_VOLUME: beta_k <= 10 beta
 
 
 @dataclass(frozen=True)
-class Windows:
-    """E replayed windows of N steps: per-window arrays, indexed [window, step]."""
+class BarTables:
+    """Per-bar values of the whole file, shared by every window: a window is only its first bar,
+    so the training set (every start of every training session) costs no copy of its bars."""
 
-    increments: FloatArray  # (E, N) H_{k+1} - H_k in $ (0 at the last step)
-    beta: FloatArray  # (E, N) beta_k
-    volume: FloatArray  # (E, N) v_k, the market's volume in model units (shares)
-    w: FloatArray  # (E, N) the training profile's shares of the window's positions
-    volume_left: FloatArray  # (E, N + 1) w_k + ... + w_{N-1}
-    volume_done: FloatArray  # (E, N + 1) v_0 + ... + v_{k-1}
-    spread: FloatArray | None  # (E, N) (ask - bid) / (close sigma), files with quotes only
-    session: IntArray  # (E,) the window's session, an index into its split's sessions
+    close: FloatArray  # (T,)
+    move: FloatArray  # (T,) close_{i+1} - close_i (0 for the file's last bar)
+    beta: FloatArray  # (T,) beta_k of the bar's volume (beta without a volume column)
+    volume: FloatArray  # (T,) v, the market's volume in model units (shares)
+    volume_cum: FloatArray  # (T + 1,) running sum of volume
+    spread: FloatArray | None  # (T,) (ask - bid) / (close sigma), files with quotes only
+    profile_cum: FloatArray  # running sum of the training profile p_i over session positions
+
+
+@dataclass(frozen=True)
+class Windows:
+    """E replayed windows of N steps over the file's `tables`. Values at (window, step) are
+    gathered on demand (`*_at`, one numpy call for a batch); the (E, N) properties materialise
+    them for an evaluation set."""
+
+    N: int
+    P0: float
+    tables: BarTables
     start: IntArray  # (E,) the window's first bar, a row index of the file
+    session: IntArray  # (E,) the window's session, an index into its split's sessions
+    position: IntArray  # (E,) i0: the first bar's position in its session
 
     def __len__(self) -> int:
-        return int(self.increments.shape[0])
+        return len(self.start)
 
     def rows(self, start: int, stop: int) -> Windows:
         """Windows start..stop-1."""
-        parts: dict[str, Any] = {
-            f.name: None if (x := getattr(self, f.name)) is None else x[start:stop]
-            for f in fields(self)
-        }
-        return Windows(**parts)
+        return replace(
+            self,
+            start=self.start[start:stop],
+            session=self.session[start:stop],
+            position=self.position[start:stop],
+        )
 
     def shocks(self) -> Shocks:
         """These windows as the episodes of an evaluation (z: the path's increments)."""
         return Shocks(self.increments, windows=self)
 
+    # --- values at (window, step): arrays of window indices and steps k of one shape ----------
+
+    def increment_at(self, window: IntArray, k: IntArray) -> FloatArray:
+        """H_{k+1} - H_k = P0 (close_{t+k+1} - close_{t+k}) / close_t; 0 at the last step."""
+        return self.step_at(window, k)[0]
+
+    def step_at(self, window: IntArray, k: IntArray) -> tuple[FloatArray, FloatArray]:
+        """(H_{k+1} - H_k, beta_k): what one market step needs, sharing the gathers."""
+        t = self.start[window]
+        bar = t + k
+        scale = np.where(k < self.N - 1, self.P0 / self.tables.close[t], 0.0)
+        out: FloatArray = self.tables.move[bar] * scale
+        beta: FloatArray = self.tables.beta[bar]
+        return out, beta
+
+    def beta_at(self, window: IntArray, k: IntArray) -> FloatArray:
+        out: FloatArray = self.tables.beta[self.start[window] + k]
+        return out
+
+    def volume_at(self, window: IntArray, k: IntArray) -> FloatArray:
+        out: FloatArray = self.tables.volume[self.start[window] + k]
+        return out
+
+    def volume_done_at(self, window: IntArray, k: IntArray) -> FloatArray:
+        """v_0 + ... + v_{k-1} of the window (k up to N)."""
+        cum, t = self.tables.volume_cum, self.start[window]
+        out: FloatArray = cum[t + k] - cum[t]
+        return out
+
+    def _profile(self, window: IntArray, k: IntArray) -> tuple[FloatArray, FloatArray]:
+        """(p_{i0} + ... + p_{i0+k-1}, the window's total) of the training profile."""
+        cum, i0 = self.tables.profile_cum, self.position[window]
+        return cum[i0 + k] - cum[i0], cum[i0 + self.N] - cum[i0]
+
+    def w_at(self, window: IntArray, k: IntArray) -> FloatArray:
+        """w_k = p_{i0+k} / (p_{i0} + ... + p_{i0+N-1}); 1/N where the profile has no volume."""
+        done, total = self._profile(window, k)
+        nxt, _ = self._profile(window, k + 1)
+        out: FloatArray = np.where(
+            total > 0, (nxt - done) / np.where(total > 0, total, 1.0), 1.0 / self.N
+        )
+        return out
+
+    def volume_left_at(self, window: IntArray, k: IntArray) -> FloatArray:
+        """w_k + ... + w_{N-1} (k up to N)."""
+        done, total = self._profile(window, k)
+        left = (total - done) / np.where(total > 0, total, 1.0)
+        out: FloatArray = np.where(total > 0, left, (self.N - k) / self.N)
+        return out
+
+    def spread_at(self, window: IntArray, k: IntArray) -> FloatArray:
+        if self.tables.spread is None:
+            raise ValueError("the spread feature needs replayed bars with bid and ask")
+        out: FloatArray = self.tables.spread[self.start[window] + k]
+        return out
+
+    # --- (E, N) views of an evaluation set -----------------------------------------------------
+
+    def _grid(self, steps: int) -> tuple[IntArray, IntArray]:
+        window = np.arange(len(self), dtype=np.int64)[:, None]
+        k = np.arange(steps, dtype=np.int64)[None, :]
+        return np.broadcast_to(window, (len(self), steps)), np.broadcast_to(k, (len(self), steps))
+
+    @property
+    def increments(self) -> FloatArray:
+        return self.increment_at(*self._grid(self.N))
+
+    @property
+    def beta(self) -> FloatArray:
+        return self.beta_at(*self._grid(self.N))
+
+    @property
+    def volume(self) -> FloatArray:
+        return self.volume_at(*self._grid(self.N))
+
+    @property
+    def w(self) -> FloatArray:
+        return self.w_at(*self._grid(self.N))
+
+    @property
+    def volume_left(self) -> FloatArray:
+        return self.volume_left_at(*self._grid(self.N + 1))
+
     def path(self, P0: float) -> FloatArray:
         """H_0..H_{N-1}: the replayed closes on the model's scale (H_0 = P0)."""
-        out: FloatArray = P0 + np.concatenate(
-            (np.zeros((len(self), 1)), np.cumsum(self.increments[:, :-1], axis=1)), axis=1
-        )
+        window, k = self._grid(self.N)
+        close = self.tables.close
+        out: FloatArray = P0 * close[self.start[window] + k] / close[self.start[window]]
         return out
 
 
@@ -135,7 +232,10 @@ class ReplayMarket:
 
     @property
     def largest_beta(self) -> float:
-        return float(max(w.beta.max() for w in (self.train, self.validation, self.test)))
+        """The largest beta_k of any bar in a session that is replayed."""
+        beta = self.train.tables.beta
+        kept = [beta[s.start : s.stop].max() for split in self.splits for s in split.sessions]
+        return float(max(kept))
 
 
 @dataclass(frozen=True)
@@ -157,62 +257,45 @@ def step_impacts_of_volume(u: FloatArray, vbar: float, alpha: float, beta: float
     return out
 
 
-def profile_shares(profile: FloatArray | None, position: IntArray, N: int) -> FloatArray:
-    """w_k = p_{i0+k} / (p_{i0} + ... + p_{i0+N-1}) for each window's start position i0 (1/N
-    where the profile is unknown or has no volume there)."""
-    E = len(position)
-    if profile is None:
-        return np.full((E, N), 1.0 / N)
-    padded = np.concatenate((profile, np.zeros(N)))  # positions past the longest training session
-    p = padded[position[:, None] + np.arange(N)]
-    total = p.sum(axis=1, keepdims=True)
-    out: FloatArray = np.where(total > 0, p / np.where(total > 0, total, 1.0), 1.0 / N)
-    return out
-
-
-def build_windows(
-    bars: Bars,
-    split: Split,
-    stride: int | None,
-    calibration: Calibration,
-    scale: MarketScale,
-    with_spread: bool,
-) -> Windows:
-    """The windows of one split (every start for stride None, else multiples of stride)."""
-    N = scale.N
-    session, start = split.windows(N, stride)
-    first_bar = np.array([s.start for s in split.sessions], dtype=np.int64)
-    position = start - first_bar[session] if len(start) else start
-    rows = start[:, None] + np.arange(N)
-    close = bars.close[rows]
-    H = scale.P0 * close / close[:, :1]
-    increments = np.zeros_like(H)
-    increments[:, :-1] = np.diff(H, axis=1)
+def bar_tables(
+    bars: Bars, calibration: Calibration, scale: MarketScale, longest: int, with_spread: bool
+) -> BarTables:
+    """The per-bar values of every bar of the file; `longest` is the longest session kept (the
+    training profile is padded with zeros to it)."""
     vbar = calibration.mean_volume
     if bars.volume is None or vbar is None:
-        beta = np.full(H.shape, scale.beta)
-        volume = np.full(H.shape, scale.V / N)
+        beta = np.full(len(bars), scale.beta)
+        volume = np.full(len(bars), scale.V / scale.N)
     else:
-        u = bars.volume[rows]
-        beta = step_impacts_of_volume(u, vbar, scale.alpha, scale.beta)
-        volume = scale.V / N * u / vbar
-    w = profile_shares(calibration.profile, position, N)
-    zero = np.zeros((len(start), 1))
+        beta = step_impacts_of_volume(bars.volume, vbar, scale.alpha, scale.beta)
+        volume = scale.V / scale.N * bars.volume / vbar
+    profile = np.zeros(longest + 1)
+    if calibration.profile is not None:
+        known = calibration.profile[: len(profile)]
+        profile[: len(known)] = known
     spread = None
     if with_spread and bars.bid is not None and bars.ask is not None:
         sigma = calibration.sigma if calibration.sigma > 0 else 1.0
-        spread = (bars.ask[rows] - bars.bid[rows]) / (close * sigma)
-    return Windows(
-        increments=increments,
+        spread = (bars.ask - bars.bid) / (bars.close * sigma)
+    return BarTables(
+        close=bars.close,
+        move=np.append(np.diff(bars.close), 0.0),
         beta=beta,
         volume=volume,
-        w=w,
-        volume_left=np.concatenate((np.cumsum(w[:, ::-1], axis=1)[:, ::-1], zero), axis=1),
-        volume_done=np.concatenate((zero, np.cumsum(volume, axis=1)), axis=1),
+        volume_cum=np.concatenate(([0.0], np.cumsum(volume))),
         spread=spread,
-        session=session,
-        start=start,
+        profile_cum=np.concatenate(([0.0], np.cumsum(profile))),
     )
+
+
+def build_windows(
+    split: Split, stride: int | None, tables: BarTables, scale: MarketScale
+) -> Windows:
+    """The windows of one split (every start for stride None, else multiples of stride)."""
+    session, start = split.windows(scale.N, stride)
+    first_bar = np.array([s.start for s in split.sessions], dtype=np.int64)
+    position = start - first_bar[session] if len(start) else start
+    return Windows(scale.N, scale.P0, tables, start, session, position)
 
 
 def replay_market(
@@ -232,8 +315,10 @@ def replay_market(
             f"data file {source}: the training sessions have no volume (every bar 0): drop the "
             "volume column from replay.columns or choose other training dates"
         )
+    longest = max(s.size for split in splits for s in split.sessions)
+    tables = bar_tables(bars, calibration, scale, longest, with_spread)
     train, validation, test = (
-        build_windows(bars, split, s, calibration, scale, with_spread)
+        build_windows(split, s, tables, scale)
         for split, s in zip(splits, (None, step, step), strict=True)
     )
     return ReplayMarket(

@@ -31,8 +31,8 @@ class VWAP:
             return vwap_rate(p, s.q, s.k)
         # replayed bars: the training profile's shares of each window's positions
         step = np.minimum(s.k, p.N - 1)
-        left = s.windows.volume_left[s.window, step]
-        w = s.windows.w[s.window, step]
+        left = s.windows.volume_left_at(s.window, step)
+        w = s.windows.w_at(s.window, step)
         share = np.where(left > 0, w / np.maximum(left, 1e-300), 1.0 / (p.N - step))
         out: FloatArray = s.q * share
         return out
