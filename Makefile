@@ -70,7 +70,7 @@ optuna-dashboard: $(RUN_STAMP) ## Serve optuna-dashboard on the default study st
 quality: $(RUN_STAMP) ## Default agent on every market in benchmarks/markets, 3 seeds each; writes benchmarks/quality.json
 	$(BIN)/python benchmarks/quality.py $(ARGS)
 
-bench: $(STAMP) ## Speed benchmark (env throughput, time to quality vs SB3, evaluation); writes benchmarks/results.json
+bench: $(STAMP) ## Speed benchmark (env throughput, time to quality and training throughput per agent, vs SB3's DQN, evaluation); writes benchmarks/results.json (ARGS=--quick: a try-out)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench.py $(ARGS)
 

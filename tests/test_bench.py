@@ -23,7 +23,7 @@ def bench() -> ModuleType:
 
 def test_median_time_counts_a_run_that_never_got_there_as_slowest(bench: ModuleType) -> None:
     def runs(*seconds: float | None) -> list[dict[str, float | None]]:
-        return [{"seconds_to_90": s} for s in seconds]
+        return [{"seconds_to_target": s} for s in seconds]
 
     assert bench.median_seconds(runs(3.0, 1.0, 2.0)) == 2.0
     assert bench.median_seconds(runs(None, 1.0, 2.0)) == 2.0  # one miss of three: still 2 s
@@ -38,7 +38,23 @@ def test_a_quality_run_stops_at_the_target_share(bench: ModuleType) -> None:
     validator = Validator.from_settings(settings)
     run = bench._quality_run(settings, 60.0, validator)
     # either it got there (and stopped at once) or it used every episode without getting there
-    if run["seconds_to_90"] is not None:
+    if run["seconds_to_target"] is not None:
         assert run["best_share"] >= bench.TARGET and run["episodes"] <= 200
     else:
         assert run["best_share"] < bench.TARGET and run["episodes"] >= 200
+
+
+def test_ppo_updates_count_minibatch_steps_not_epochs(bench: ModuleType) -> None:
+    ppo = bench._settings(6000, agent="ppo").rl  # 64 envs x 64 steps = 4,096 samples, batch 512
+    assert bench._gradient_updates(ppo, 30) == 30 * 8
+    tiny = bench._settings(10, agent="ppo").rl  # 10 envs x 64 steps = 640 samples: 2 batches
+    assert bench._gradient_updates(tiny, 10) == 10 * 2
+    sac = bench._settings(1500, agent="sac").rl  # SAC and the Double DQN count gradient steps
+    assert bench._gradient_updates(sac, 936) == 936
+
+
+def test_ratio_compares_only_equal_targets(bench: ModuleType) -> None:
+    ours = {"target": 0.9, "seconds_to_target": 2.0}
+    assert bench._ratio({"target": 0.9, "seconds_to_target": 5.0, "wall_s": 5.0}, ours) == "2.5"
+    assert bench._ratio({"target": 0.9, "seconds_to_target": None, "wall_s": 60.0}, ours) == "30.0+"
+    assert bench._ratio({"target": 0.98, "seconds_to_target": 5.0, "wall_s": 5.0}, ours) == "-"
