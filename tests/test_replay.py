@@ -365,3 +365,12 @@ def test_vwap_deviation_on_replayed_bars_uses_each_windows_own_volume(tmp_path: 
     vwap = (v * np.array(S[:n_steps]).T).sum(axis=1) / v.sum(axis=1)
     expected = (vwap - S[n_steps]) / (p.P0 * p.sigma)
     np.testing.assert_allclose(observe(p, s)[:, 4], expected, rtol=1e-5)
+
+
+def test_split_settings_that_leave_a_split_empty_are_refused() -> None:
+    with pytest.raises(ValueError, match="validation_fraction"):
+        Settings.model_validate({"replay": {"validation_fraction": 0}})
+    with pytest.raises(ValueError, match="train_end and validation_end together"):
+        Settings.model_validate({"replay": {"train_end": "2017-06-30"}})
+    with pytest.raises(ValueError, match="must be < 1"):
+        Settings.model_validate({"replay": {"train_fraction": 0.8, "validation_fraction": 0.2}})

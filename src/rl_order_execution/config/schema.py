@@ -202,7 +202,7 @@ class ReplaySettings(_Section):
     timezone: str = Field("UTC", description="Time zone whose calendar dates define sessions.")
     train_fraction: float = Field(0.6, gt=0, lt=1, description="Share of sessions that train.")
     validation_fraction: float = Field(
-        0.2, ge=0, lt=1, description="Share of sessions that validate (the rest test)."
+        0.2, gt=0, lt=1, description="Share of sessions that validate (the rest test)."
     )
     train_end: dt.date | None = Field(
         None, description="Last training date (inclusive); replaces the fractions."
@@ -218,6 +218,10 @@ class ReplaySettings(_Section):
     def _check_split(self) -> ReplaySettings:
         if self.train_fraction + self.validation_fraction >= 1:
             raise ValueError("train_fraction + validation_fraction must be < 1 (a test split)")
+        if (self.train_end is None) != (self.validation_end is None):
+            raise ValueError(
+                "give train_end and validation_end together (the dates replace both fractions)"
+            )
         if (
             self.train_end is not None
             and self.validation_end is not None
