@@ -374,3 +374,23 @@ def test_split_settings_that_leave_a_split_empty_are_refused() -> None:
         Settings.model_validate({"replay": {"train_end": "2017-06-30"}})
     with pytest.raises(ValueError, match="must be < 1"):
         Settings.model_validate({"replay": {"train_fraction": 0.8, "validation_fraction": 0.2}})
+
+
+def test_many_test_sessions_print_the_extremes_and_report_every_one(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from rl_order_execution.evaluation.replay import ReplaySummary, SessionCosts
+    from rl_order_execution.reporting.tables import MAX_SESSION_ROWS, sessions_table
+
+    days = [
+        SessionCosts(f"2024-01-{i % 28 + 1:02d}", 1, {"twap": 100.0, "agent": 100.0 + (i % 7) - 3})
+        for i in range(100)
+    ]
+    summary = ReplaySummary("x.csv", 0.001, None, 4, [], days)
+    table = sessions_table(summary, ["agent"])
+    assert table.row_count == MAX_SESSION_ROWS
+    console = Console(record=True, width=200)
+    console.print(table)
+    text = " ".join(console.export_text().split())
+    won = sum(d.cost_bps["agent"] < 100.0 for d in days)
+    assert f"agent won {won} of 100 sessions" in text

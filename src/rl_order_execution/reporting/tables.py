@@ -199,12 +199,30 @@ def session_rows(summary: ReplaySummary, agents: Sequence[str]) -> list[list[str
     return rows
 
 
+MAX_SESSION_ROWS = 40  # more test sessions than this: the console shows the extremes
+
+
 def sessions_table(summary: ReplaySummary, agents: Sequence[str]) -> Table:
-    """Which test sessions each agent won and lost against TWAP (mean cost, bps)."""
-    table = Table(title="Risk-adjusted cost per test session (bps; won/lost: vs TWAP)")
+    """Which test sessions each agent won and lost against TWAP (mean cost, bps). With many
+    sessions, only those where the first agent won or lost most (report.md has them all)."""
+    rows = session_rows(summary, agents)
+    title = "Risk-adjusted cost per test session (bps; won/lost: vs TWAP)"
+    if len(rows) > MAX_SESSION_ROWS and agents:
+        first = agents[0]
+        margin = [day.cost_bps["twap"] - day.cost_bps[first] for day in summary.sessions]
+        order = sorted(range(len(rows)), key=lambda i: margin[i])
+        half = MAX_SESSION_ROWS // 2
+        shown = sorted(order[:half] + order[-half:])
+        won = sum(m > 0 for m in margin)
+        title += (
+            f": {first} won {won:,} of {len(rows):,} sessions; its {half} best and {half} worst "
+            "shown (report.md lists every session)"
+        )
+        rows = [rows[i] for i in shown]
+    table = Table(title=title)
     for col in session_headers(summary, agents):
         table.add_column(col, justify="left" if col == "date" else "right")
-    for row in session_rows(summary, agents):
+    for row in rows:
         table.add_row(*row)
     return table
 
