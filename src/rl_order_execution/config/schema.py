@@ -270,7 +270,7 @@ class PPOSettings(_Section):
     vf_coef: float = Field(0.5, gt=0, le=10, description="Value-loss coefficient.")
     max_grad_norm: float = Field(0.5, gt=0, description="Max global gradient norm.")
     log_std_init: float = Field(
-        -1.0, ge=-10, le=2, description="Initial log std of the Gaussian action (in [-1, 1] units)."
+        -2.0, ge=-10, le=2, description="Initial log std of the Gaussian action (in [-1, 1] units)."
     )
     hidden_sizes: list[int] = Field(
         default_factory=lambda: [64, 64],

@@ -43,7 +43,7 @@ def policy_kwargs(ppo: PPOSettings) -> dict[str, Any]:
 def build(settings: Settings, env: LearnerReward, seed: int, device: torch.device) -> PPO:
     from stable_baselines3 import PPO
 
-    from rl_order_execution.agents.sb3.env import base_rate_action, starts_at_base_rate
+    from rl_order_execution.agents.sb3.env import base_rate_action
 
     rl, ppo = settings.rl, settings.rl.ppo
     model = PPO(
@@ -63,9 +63,12 @@ def build(settings: Settings, env: LearnerReward, seed: int, device: torch.devic
         seed=seed,
         device=device,
     )
+    # The mean action is action_net's output: start it at speed 1 (TWAP's pace, the reference
+    # the shaping measures against) on every market, not at the box's middle (5x at the default
+    # cap). PPO moves its mean by about clip_range x std per update, so from the middle a policy
+    # with a small std (rl.ppo.log_std_init) spends its budget walking down.
     p = env.market_env.params
-    if starts_at_base_rate(p):  # the mean action is action_net's output: start it at speed 1
-        nn.init.constant_(cast(torch.Tensor, model.policy.action_net.bias), base_rate_action(p))
+    nn.init.constant_(cast(torch.Tensor, model.policy.action_net.bias), base_rate_action(p))
     return model
 
 
