@@ -289,7 +289,12 @@ class SACSettings(_Section):
     gradient_steps: int = Field(
         4, ge=1, le=256, description="Gradient steps after each vectorised env step."
     )
-    batch_size: int = Field(256, ge=1, le=65_536, description="Replay minibatch size.")
+    batch_size: int = Field(
+        1024,
+        ge=1,
+        le=65_536,
+        description="Replay minibatch size (a gradient step at 1024 costs about 1.1x one at 256).",
+    )
     learning_rate: float = Field(1e-3, gt=0, lt=1, description="Adam learning rate (constant).")
     buffer_size: int = Field(
         100_000, ge=1, le=10_000_000, description="Replay buffer capacity (transitions)."
@@ -297,7 +302,13 @@ class SACSettings(_Section):
     learning_starts: int = Field(
         100, ge=0, description="Transitions collected before the first gradient step."
     )
-    tau: float = Field(0.005, gt=0, le=1, description="Soft update rate of the target critics.")
+    tau: float = Field(
+        0.002,
+        gt=0,
+        le=1,
+        description="Soft update rate of the target critics (slow: the actor follows the "
+        "critic's argmax, so the critic's jitter is the policy's).",
+    )
     ent_coef: float = Field(
         1.0,
         gt=0,
@@ -308,10 +319,12 @@ class SACSettings(_Section):
         True, description="Learn the entropy coefficient towards target_entropy."
     )
     target_entropy: float = Field(
-        -1.0,
+        -3.0,
         ge=-20,
         le=1,
-        description="Entropy the learned coefficient aims at (SB3's default: -1 for one action).",
+        description="Entropy the learned coefficient aims at, in [-1, 1] action units: a "
+        "Gaussian's is 1.42 + ln(std), so -3 is a std of 0.012 (0.06x TWAP's pace at a cap of "
+        "10; SB3's default -1: 0.44x).",
     )
     hidden_sizes: list[int] = Field(
         default_factory=lambda: [64, 64],

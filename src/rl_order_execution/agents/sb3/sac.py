@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from rl_order_execution.agents.validation import Validator
 
 KIND = "sac"
+START_LIMIT = 0.99  # the mean action starts within [-0.99, 0.99], where atanh is finite
 
 
 def policy_kwargs(sac: SACSettings) -> dict[str, Any]:
@@ -40,7 +41,7 @@ def policy_kwargs(sac: SACSettings) -> dict[str, Any]:
 def build(settings: Settings, env: LearnerReward, seed: int, device: torch.device) -> SAC:
     from stable_baselines3 import SAC
 
-    from rl_order_execution.agents.sb3.env import base_rate_action, starts_at_base_rate
+    from rl_order_execution.agents.sb3.env import base_rate_action
 
     rl, sac = settings.rl, settings.rl.sac
     ent_coef = f"auto_{sac.ent_coef}" if sac.auto_entropy else sac.ent_coef
@@ -61,9 +62,14 @@ def build(settings: Settings, env: LearnerReward, seed: int, device: torch.devic
         seed=seed,
         device=device,
     )
+    # The action is tanh of the actor's mu: start its mean at speed 1 (TWAP's pace) on every
+    # market, not at the box's middle (max_multiplier / 2 = 5x at the default cap), far from any
+    # sensible schedule. tanh's slope there (0.36 at the default cap) also makes the early noise
+    # finer in speed units. A cap of 1 or less puts speed 1 at (or past) the box's end: start
+    # just inside it, where atanh is finite.
     p = env.market_env.params
-    if starts_at_base_rate(p):  # the action is tanh of the actor's mu: start it at speed 1
-        nn.init.constant_(cast(torch.Tensor, model.actor.mu.bias), math.atanh(base_rate_action(p)))
+    start = math.atanh(min(max(base_rate_action(p), -START_LIMIT), START_LIMIT))
+    nn.init.constant_(cast(torch.Tensor, model.actor.mu.bias), start)
     return model
 
 
