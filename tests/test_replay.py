@@ -394,3 +394,52 @@ def test_many_test_sessions_print_the_extremes_and_report_every_one(tmp_path: Pa
     text = " ".join(console.export_text().split())
     won = sum(d.cost_bps["agent"] < 100.0 for d in days)
     assert f"agent won {won} of 100 sessions" in text
+
+
+def test_split_fractions_are_exact_decimals() -> None:
+    """0.7 + 0.1 is 0.7999... in floats: the validation session must not be lost to rounding."""
+    import datetime as dt
+
+    from rl_order_execution.data import Session, SplitSpec, split_sessions
+
+    days = [Session(dt.date(2024, 1, 1 + i), 10 * i, 10 * i + 10) for i in range(10)]
+    train, validation, test = split_sessions(days, 4, SplitSpec(0.7, 0.1), "x")
+    assert [len(s.sessions) for s in (train, validation, test)] == [7, 1, 2]
+
+
+def test_timestamps_parquet_index_epochs_and_quotes(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from rl_order_execution.data import load_bars
+
+    stamps = pd.date_range("2024-03-01 09:00", periods=6, freq="h", tz="UTC")
+    frame = pd.DataFrame({"close": np.linspace(100, 101, 6), "volume": 5.0}, index=stamps)
+    frame.index.name = "timestamp"
+    frame.to_parquet(tmp_path / "indexed.parquet")  # the time column becomes the frame's index
+    bars = load_bars(tmp_path / "indexed.parquet")
+    assert len(bars) == 6 and str(bars.time[0]) == "2024-03-01T09:00:00.000000000"
+    # epoch milliseconds are not seconds: a clear error, never dates wrapped into 1723
+    ms = _write_bars(tmp_path / "ms.csv", [[100.0, 100.5]])
+    text = ms.read_text().replace("2024-03-01T09:00:00Z", "1709283600000")
+    ms.write_text(text.replace("2024-03-01T10:00:00Z", "1709287200000"))
+    with pytest.raises(DataError, match=r"row 1 \(line 2\).*outside the years.*milliseconds"):
+        load_bars(ms)
+    # one garbled value among epoch seconds names its own row
+    epochs = _write_bars(tmp_path / "epochs.csv", [[100.0, 100.5, 100.2]])
+    lines = epochs.read_text().splitlines()
+    lines[1] = lines[1].replace("2024-03-01T09:00:00Z", "1709283600")
+    lines[2] = lines[2].replace("2024-03-01T10:00:00Z", "abc")
+    lines[3] = lines[3].replace("2024-03-01T11:00:00Z", "1709290800")
+    epochs.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"row 2 \(line 3\).*'abc' is not epoch seconds"):
+        load_bars(epochs)
+    # quotes are read (and checked) only when asked for
+    quoted = _random_bars(tmp_path, quotes=True)
+    rows = quoted.read_text().splitlines()
+    cells = rows[2].split(",")
+    cells[3] = ""
+    rows[2] = ",".join(cells)
+    quoted.write_text("\n".join(rows) + "\n")
+    assert load_bars(quoted, quotes=False).bid is None
+    with pytest.raises(DataError, match=r"row 2 \(line 3\), column 'bid'"):
+        load_bars(quoted)

@@ -483,7 +483,13 @@ def evaluate_checkpoint(
     loaded: LoadedAgent, checkpoint: Path, settings: Settings, run_dir: Path, console: Console
 ) -> RunReport:
     """`rl-exec evaluate`: the saved agent vs TWAP on settings.simulation (the trained market)."""
-    console.print(f"evaluating {checkpoint} on {settings.evaluation.episodes:,} test episodes")
+    replayed = settings.simulation.price_model == "replay"
+    test_set = (
+        "the replayed test windows"
+        if replayed
+        else f"{settings.evaluation.episodes:,} test episodes"
+    )
+    console.print(f"evaluating {checkpoint} on {test_set}")
     p = MarketParams.from_settings(settings.simulation, settings.replay)
     strategies = [*run_references(p), GreedyAgent(loaded.agent)]
     evaluation = evaluate_strategies(settings, strategies)

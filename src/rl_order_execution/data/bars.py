@@ -49,7 +49,11 @@ def _read_frames(path: Path, wanted: Mapping[str, str]) -> Iterator[tuple[int, A
     file_columns = list(dict.fromkeys(wanted.values()))
     try:
         if suffix in (".parquet", ".pq"):
-            yield 0, pd.read_parquet(path, columns=file_columns)
+            import pyarrow.parquet as pq
+
+            # ignore_metadata: a column pandas wrote as the frame's index stays a column
+            table = pq.read_table(path, columns=file_columns)
+            yield 0, table.to_pandas(ignore_metadata=True)
             return
         reader = pd.read_csv(
             path, usecols=file_columns, dtype={wanted["timestamp"]: str}, chunksize=CHUNK_ROWS
@@ -80,6 +84,22 @@ def _row(i: int, path: Path) -> str:
     return f"row {i + 1} (line {i + 2})"
 
 
+def _parse_text(text: Any, timestamp_format: str | None) -> tuple[Any, str]:
+    """(UTC timestamps with NaT where unreadable, what was expected). Without a format, a column
+    that is mostly numbers is epoch seconds (its non-numbers are then the errors), else ISO 8601."""
+    import pandas as pd
+
+    if timestamp_format is not None:
+        parsed = pd.to_datetime(text, format=timestamp_format, utc=True, errors="coerce")
+        return parsed, f"format {timestamp_format!r}"
+    numbers = pd.to_numeric(text, errors="coerce")
+    given = text.notna() & (text.str.strip() != "")
+    if numbers.notna().sum() > given.sum() / 2:
+        return pd.to_datetime(numbers, unit="s", utc=True, errors="coerce"), "epoch seconds"
+    parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    return parsed, "ISO 8601 or epoch seconds"
+
+
 def parse_timestamps(
     values: Any, path: Path, column: str, timestamp_format: str | None, first: int = 0
 ) -> np.ndarray[Any, np.dtype[np.datetime64]]:
@@ -87,23 +107,33 @@ def parse_timestamps(
     or a strftime format; the first unreadable value is an error naming its row."""
     import pandas as pd
 
-    text = pd.Series(values, dtype="string")
-    if timestamp_format is not None:
-        parsed = pd.to_datetime(text, format=timestamp_format, utc=True, errors="coerce")
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.DatetimeTZDtype):
+        text = values.astype("string")  # a datetime column (Parquet): kept as it is
+        parsed = values.dt.tz_convert("UTC")
+        how = "a date and time"
+    elif isinstance(values, pd.Series) and pd.api.types.is_datetime64_dtype(values.dtype):
+        text = values.astype("string")
+        parsed = values.dt.tz_localize("UTC")
+        how = "a date and time"
     else:
-        numbers = pd.to_numeric(text, errors="coerce")
-        if numbers.notna().all():
-            parsed = pd.to_datetime(numbers, unit="s", utc=True, errors="coerce")
-        else:
-            parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+        text = pd.Series(values, dtype="string")
+        parsed, how = _parse_text(text, timestamp_format)
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if bad.size:
         i = int(bad[0])
-        how = f"format {timestamp_format!r}" if timestamp_format else "ISO 8601 or epoch seconds"
         raise DataError(
             f"data file {path}, {_row(first + i, path)}, column {column!r}: timestamp "
-            f"{text.iloc[i]!r} "
-            f"is not {how} (set replay.timestamp_format)"
+            f"{text.iloc[i]!r} is not {how} (set replay.timestamp_format)"
+        )
+    # datetime64[ns] spans 1678 to 2261: outside it a value would wrap around silently
+    low, high = pd.Timestamp("1678-01-01", tz="UTC"), pd.Timestamp("2261-12-31", tz="UTC")
+    outside = np.flatnonzero(((parsed < low) | (parsed > high)).to_numpy())
+    if outside.size:
+        i = int(outside[0])
+        raise DataError(
+            f"data file {path}, {_row(first + i, path)}, column {column!r}: timestamp "
+            f"{text.iloc[i]!r} is outside the years 1678 to 2261 (epoch milliseconds? divide "
+            "by 1000, or set replay.timestamp_format)"
         )
     out: np.ndarray[Any, np.dtype[np.datetime64]] = (
         parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
@@ -134,9 +164,11 @@ def load_bars(
     path: Path,
     columns: Mapping[str, str] | None = None,
     timestamp_format: str | None = None,
+    quotes: bool = True,
 ) -> Bars:
     """Read and validate a bar file. `columns` maps our names (timestamp, close, volume, bid,
-    ask, ...) to the file's; names it does not map are looked up as they are."""
+    ask, ...) to the file's; names it does not map are looked up as they are. `quotes` False
+    leaves bid and ask unread (and unchecked): only the spread feature uses them."""
     path = Path(path)
     mapping = dict(columns or {})
     unknown = set(mapping) - set(REQUIRED) - set(OPTIONAL_COLUMNS)
@@ -145,7 +177,7 @@ def load_bars(
         raise DataError(f"replay.columns: unknown name(s) {sorted(unknown)} (allowed: {allowed})")
     wanted = {ours: mapping.get(ours, ours) for ours in REQUIRED}
     present = _file_columns(path)
-    for ours in ("volume", "bid", "ask"):
+    for ours in ("volume", "bid", "ask") if quotes else ("volume",):
         if ours in mapping or ours in present:
             wanted[ours] = mapping.get(ours, ours)
     _check_columns(path, wanted, present)

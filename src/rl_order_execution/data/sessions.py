@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -98,9 +100,10 @@ def split_sessions(
         validation = [s for s in kept if train_end < s.date <= validation_end]
         test = [s for s in kept if s.date > validation_end]
     else:
-        n = len(kept)
-        a = int(np.floor(spec.train_fraction * n))
-        b = int(np.floor((spec.train_fraction + spec.validation_fraction) * n))
+        # exact decimal arithmetic: in floats 0.7 + 0.1 < 0.8 would lose a session to rounding
+        n, share = len(kept), Fraction(repr(spec.train_fraction))
+        a = math.floor(share * n)
+        b = math.floor((share + Fraction(repr(spec.validation_fraction))) * n)
         train, validation, test = kept[:a], kept[a:b], kept[b:]
     splits = Split("train", tuple(train)), Split("validation", tuple(validation))
     return (*splits, Split("test", tuple(test)))

@@ -382,7 +382,7 @@ def _cached(
     stride: int | None,
     with_spread: bool,
 ) -> ReplayMarket:
-    bars = load_bars(Path(path), dict(columns), timestamp_format)
+    bars = load_bars(Path(path), dict(columns), timestamp_format, quotes=with_spread)
     market = replay_market(bars, scale, spec, timezone, stride, with_spread)
     floor = max(scale.alpha, market.largest_beta) * scale.Q
     if floor >= scale.P0:

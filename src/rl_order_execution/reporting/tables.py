@@ -193,7 +193,8 @@ def session_rows(summary: ReplaySummary, agents: Sequence[str]) -> list[list[str
         for name in names:
             text = fmt(day.cost_bps[name])
             if name in agents:
-                text += " won" if day.cost_bps[name] < day.cost_bps["twap"] else " lost"
+                margin = day.cost_bps["twap"] - day.cost_bps[name]
+                text += " won" if margin > 0 else " lost" if margin < 0 else " tie"
             cells.append(text)
         rows.append(cells)
     return rows
