@@ -150,3 +150,18 @@ class LearnerReward(VecEnvWrapper):
         shaped = learner_reward(p, self.rl, self._obs, reward, self.market_env.next_obs, terminated)
         self._obs = np.asarray(obs)
         return obs, shaped, terminated, infos
+
+
+class ScaledReward(VecEnvWrapper):
+    """The learner's reward times a constant factor (SAC's `reward_unit`); all else passes."""
+
+    def __init__(self, venv: VecEnv, factor: float) -> None:
+        super().__init__(venv)
+        self.factor = np.float32(factor)
+
+    def reset(self) -> VecEnvObs:
+        return self.venv.reset()
+
+    def step_wait(self) -> VecEnvStepReturn:
+        obs, reward, done, infos = self.venv.step_wait()
+        return obs, reward * self.factor, done, infos

@@ -7,14 +7,23 @@ SB3 is imported inside the functions: a Double-DQN run never pays its import (to
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
 import optuna
 import torch
 from torch import nn
 
 from rl_order_execution.agents.base import AgentSpec
+from rl_order_execution.agents.shaping import static_value
 from rl_order_execution.config import OptimizationSettings, SACSettings, Settings
+from rl_order_execution.market import (
+    MarketParams,
+    execution_price,
+    expected_next_price,
+    step_reward,
+)
 
 if TYPE_CHECKING:
     from stable_baselines3 import SAC
@@ -33,6 +42,43 @@ KIND = "sac"
 START_LIMIT = 0.99  # the mean action starts within [-0.99, 0.99], where atanh is finite
 
 
+def action_curvature_bps(p: MarketParams) -> float:
+    """How sharply the learner's one-step reward bends in SB3's action, in bps per action unit^2.
+
+    At the start (q = Q, S = P0, k = 0), the shaped one-step reward of selling x base rates and
+    then following the static schedule is quadratic in x (impact, the inventory penalty and the
+    static value are quadratic in the trade; the expected next price is affine in it), so three
+    speeds give its second difference exactly. An action unit is max_multiplier / 2 base rates.
+    On the default market 95.2; with N = 10 and lambda = 1 (`short_risk_averse`) 2,676: the
+    same noise costs 28 times as much there. NaN where it is undefined (N < 2)."""
+    if p.N < 2:
+        return math.nan
+    speeds = np.array([0.0, 1.0, 2.0])
+    n = speeds * (p.Q / p.N)
+    q, S = np.full(3, p.Q), np.full(3, p.P0)
+    r = step_reward(p, q, n, execution_price(p, S, n, np.zeros(3, dtype=np.int64)))
+    after = static_value(p, np.full(3, p.N - 1.0), q - n, expected_next_price(p, S, q, n))
+    a = r + (after - static_value(p, np.full(3, float(p.N)), q, S)) * p.bps
+    per_base_rate = -(a[0] - 2.0 * a[1] + a[2])
+    return float(per_base_rate * (0.5 * p.max_multiplier) ** 2)
+
+
+@lru_cache(maxsize=1)
+def reference_curvature_bps() -> float:
+    """`action_curvature_bps` of the default market (MarketParams()), 95.2: the unit."""
+    return action_curvature_bps(MarketParams())
+
+
+def reward_unit(p: MarketParams) -> float:
+    """The factor SAC's learner reward is multiplied by: the default market's
+    `action_curvature_bps` over this market's, so that the critic's values and the entropy term
+    (whose coefficient and target are in action units) mean the same on every market. Exactly 1
+    on the default market (its numbers are unchanged); 1 where the curvature is not a positive
+    number."""
+    c = action_curvature_bps(p)
+    return reference_curvature_bps() / c if math.isfinite(c) and c > 0 else 1.0
+
+
 def policy_kwargs(sac: SACSettings) -> dict[str, Any]:
     """The actor's and each critic's shape: ReLU MLPs of the same widths."""
     return {"net_arch": list(sac.hidden_sizes), "activation_fn": nn.ReLU}
@@ -41,13 +87,14 @@ def policy_kwargs(sac: SACSettings) -> dict[str, Any]:
 def build(settings: Settings, env: LearnerReward, seed: int, device: torch.device) -> SAC:
     from stable_baselines3 import SAC
 
-    from rl_order_execution.agents.sb3.env import base_rate_action
+    from rl_order_execution.agents.sb3.env import ScaledReward, base_rate_action
 
     rl, sac = settings.rl, settings.rl.sac
+    p = env.market_env.params
     ent_coef = f"auto_{sac.ent_coef}" if sac.auto_entropy else sac.ent_coef
     model = SAC(
         "MlpPolicy",
-        env,
+        ScaledReward(env, reward_unit(p)),
         learning_rate=sac.learning_rate,
         buffer_size=sac.buffer_size,
         learning_starts=sac.learning_starts,
@@ -67,7 +114,6 @@ def build(settings: Settings, env: LearnerReward, seed: int, device: torch.devic
     # sensible schedule. tanh's slope there (0.36 at the default cap) also makes the early noise
     # finer in speed units. A cap of 1 or less puts speed 1 at (or past) the box's end: start
     # just inside it, where atanh is finite.
-    p = env.market_env.params
     start = math.atanh(min(max(base_rate_action(p), -START_LIMIT), START_LIMIT))
     nn.init.constant_(cast(torch.Tensor, model.actor.mu.bias), start)
     return model
