@@ -1,4 +1,4 @@
-"""The price models of MODEL.md (second edition): GBM, OU, Merton jumps and GARCH(1,1), each
+"""The price models of the README ("The model"): GBM, OU, Merton jumps and GARCH(1,1), each
 behind the PriceModel protocol, with common random numbers and exact means."""
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def test_jump_second_moment_matches_monte_carlo() -> None:
 
 @pytest.mark.parametrize("name", ["jump", "garch"])
 def test_martingale_jump_and_garch_share_gbms_exact_costs(name: str) -> None:
-    """MODEL.md: E[C_TWAP] = 7617.0 $ and E[C_opt] = 7210.33 $ at the defaults."""
+    """The README's figures: E[C_TWAP] = 7617.0 $ and E[C_opt] = 7210.33 $ at the defaults."""
     p = MarketParams(price_model=name)
     assert schedule_moments(p, twap_schedule(p)).e_c == pytest.approx(7617.0, abs=0.01)
     assert optimal_cost(p) == pytest.approx(7210.33, abs=0.01)

@@ -27,7 +27,8 @@ def static_fractions(p: MarketParams, k: int) -> FloatArray:
     """Shares of the order held at step k that the static schedule sells at steps k..N-1.
 
     Minimises sum_j (beta_j - alpha/2) n_j^2, the expected impact cost of a deterministic schedule
-    under a martingale price, whence n_j ~ 1 / (beta_j - alpha/2); MODEL.md's clip keeps it > 0."""
+    under a martingale price, whence n_j ~ 1 / (beta_j - alpha/2); the clip of beta_k (README,
+    "Intraday volume") keeps it > 0."""
     c = 1.0 / (p.betas[k:] - 0.5 * p.alpha)
     out: FloatArray = c / c.sum()
     return out
