@@ -325,13 +325,15 @@ def test_bars_without_volume_replay_with_flat_impact(tmp_path: Path) -> None:
     assert names == ["twap", CALIBRATED, HINDSIGHT]
 
 
-def test_a_replayed_checkpoint_evaluates_to_the_same_numbers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("agent", ["ddqn", "ppo"])
+def test_a_replayed_checkpoint_evaluates_to_the_same_numbers(tmp_path: Path, agent: str) -> None:
     bars = _random_bars(tmp_path, sessions=12, size=6)
     config = tmp_path / "replay.yaml"
     config.write_text(
         "simulation:\n  price_model: replay\n  time_horizon: 4\n  total_shares: 100\n"
         f"replay:\n  path: {bars}\n  stride: 2\n"
         "rl:\n  episodes: 40\n  n_envs: 8\n  learning_starts: 50\n  eval_interval: 20\n"
+        f"  agent: {agent}\n"
     )
     out, again = tmp_path / "run", tmp_path / "evaluated"
     first = runner.invoke(

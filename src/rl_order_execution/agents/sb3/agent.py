@@ -12,6 +12,7 @@ from stable_baselines3.common.policies import BasePolicy
 
 from rl_order_execution.agents.features import learner_obs, learner_obs_space
 from rl_order_execution.agents.sb3.env import speed_from_action
+from rl_order_execution.config import Settings
 from rl_order_execution.market import FloatArray, MarketParams
 
 
@@ -45,18 +46,19 @@ def restored(
     kind: str,
     policy_class: type[BasePolicy],
     kwargs: dict[str, Any],
-    p: MarketParams,
-    obs_space: Any,
+    settings: Settings,
     state: dict[str, Any],
     device: torch.device,
 ) -> SB3Agent:
-    """A policy of `policy_class` built from the settings' description, with the saved tensors;
-    obs_space is the env's (the learner's inputs are derived from it)."""
+    """A policy of `policy_class` built from the settings' description, with the saved tensors,
+    on the market the settings describe (replayed bars included)."""
     from rl_order_execution.agents.sb3.env import ACTION_SPACE
+    from rl_order_execution.market import ContinuousExecutionEnv
 
-    space = learner_obs_space(p, obs_space)
+    env = ContinuousExecutionEnv(MarketParams.from_settings(settings.simulation, settings.replay))
+    space = learner_obs_space(env.params, env.observation_space)
     policy = policy_class(space, ACTION_SPACE, _no_learning, **kwargs).to(device)
-    agent = SB3Agent(kind, policy, p)
+    agent = SB3Agent(kind, policy, env.params)
     agent.load_policy_state(state)
     policy.set_training_mode(False)
     return agent

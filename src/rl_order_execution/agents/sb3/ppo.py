@@ -100,13 +100,9 @@ def restore(settings: Settings, state: dict[str, Any], device: torch.device) -> 
     from stable_baselines3.common.policies import ActorCriticPolicy
 
     from rl_order_execution.agents.sb3.agent import restored
-    from rl_order_execution.market import ContinuousExecutionEnv
 
-    env = ContinuousExecutionEnv(settings.simulation)
     kwargs = policy_kwargs(settings.rl.ppo)
-    return restored(
-        KIND, ActorCriticPolicy, kwargs, env.params, env.observation_space, state, device
-    )
+    return restored(KIND, ActorCriticPolicy, kwargs, settings, state, device)
 
 
 # The search space: rl-baselines3-zoo's for PPO, narrowed to what fits a 50-step task.

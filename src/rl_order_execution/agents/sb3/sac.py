@@ -147,11 +147,9 @@ def restore(settings: Settings, state: dict[str, Any], device: torch.device) -> 
     from stable_baselines3.sac.policies import SACPolicy
 
     from rl_order_execution.agents.sb3.agent import restored
-    from rl_order_execution.market import ContinuousExecutionEnv
 
-    env = ContinuousExecutionEnv(settings.simulation)
     kwargs = policy_kwargs(settings.rl.sac)
-    return restored(KIND, SACPolicy, kwargs, env.params, env.observation_space, state, device)
+    return restored(KIND, SACPolicy, kwargs, settings, state, device)
 
 
 # The search space: rl-baselines3-zoo's for SAC, narrowed to what fits a 50-step task.
