@@ -21,7 +21,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvWrapper,
 )
 
-from rl_order_execution.agents.features import learner_obs, learner_obs_space, uses_static_speed
+from rl_order_execution.agents.features import learner_obs, learner_obs_space
 from rl_order_execution.agents.shaping import learner_reward
 from rl_order_execution.config import RLSettings
 from rl_order_execution.market import FloatArray, MarketParams, VecContinuousExecutionEnv
@@ -44,15 +44,6 @@ def speed_from_action(p: MarketParams, actions: np.ndarray) -> FloatArray:
 def base_rate_action(p: MarketParams) -> float:
     """The SB3 action whose speed is 1: the base rate, TWAP's pace."""
     return 2.0 / p.max_multiplier - 1.0
-
-
-def starts_at_base_rate(p: MarketParams) -> bool:
-    """Whether a new policy's mean action starts at the base rate rather than mid-range.
-
-    Under a volume profile (where the learner also sees the static speed) the mid-range start,
-    max_multiplier / 2 = 5x TWAP's pace, lies far from any sensible schedule: at lambda = 0 PPO
-    spent its whole budget walking down from it (validation still rising at the end)."""
-    return uses_static_speed(p)
 
 
 class MarketVecEnv(VecEnv):

@@ -12,10 +12,8 @@ from rl_order_execution.market.prices.jump import Jump
 from rl_order_execution.market.prices.ou import OU
 from rl_order_execution.market.prices.replay import Replay
 
-SIMULATED: tuple[PriceModel, ...] = (GBM(), OU(), Jump(), Garch())
 # simulated models draw their shocks; replay reads them from real bars (market/replay.py)
-PRICE_MODELS: dict[str, PriceModel] = {m.name: m for m in (*SIMULATED, Replay())}
-SIMULATED_MODELS = tuple(m.name for m in SIMULATED)
+PRICE_MODELS: dict[str, PriceModel] = {m.name: m for m in (GBM(), OU(), Jump(), Garch(), Replay())}
 
 
 def price_model(name: str) -> PriceModel:
@@ -29,7 +27,6 @@ def price_model(name: str) -> PriceModel:
 
 __all__ = [
     "PRICE_MODELS",
-    "SIMULATED_MODELS",
     "LQTransition",
     "Multiplicative",
     "PriceModel",
