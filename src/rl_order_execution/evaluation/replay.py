@@ -69,15 +69,19 @@ def with_hindsight(
 def session_costs(evaluation: Evaluation, market: ReplayMarket) -> list[SessionCosts]:
     """Mean cost (bps) per test session and strategy, in time order."""
     p = evaluation.params
-    dates = np.array(market.test_dates())
-    out = []
-    for date in dict.fromkeys(dates.tolist()):
-        rows = dates == date
-        costs = {
-            name: float(o.cost[rows].mean() * p.bps) for name, o in evaluation.outcomes.items()
-        }
-        out.append(SessionCosts(str(date), int(rows.sum()), costs))
-    return out
+    session = market.test.session  # windows run in time order, a session's windows together
+    count = np.bincount(session)
+    means = {
+        name: np.bincount(session, weights=o.cost) / np.maximum(count, 1) * p.bps
+        for name, o in evaluation.outcomes.items()
+    }
+    dates = market.splits[2].sessions
+    return [
+        SessionCosts(
+            dates[i].date.isoformat(), int(count[i]), {n: float(m[i]) for n, m in means.items()}
+        )
+        for i in np.flatnonzero(count)
+    ]
 
 
 def replay_summary(evaluation: Evaluation, market: ReplayMarket) -> ReplaySummary:

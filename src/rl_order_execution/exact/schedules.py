@@ -57,12 +57,16 @@ def twap_schedule(p: MarketParams) -> FloatArray:
     return np.full(p.N, p.Q / p.N)
 
 
+def vwap_share(w: FloatArray, left: FloatArray, steps_left: IntArray) -> FloatArray:
+    """w_k / (w_k + ... + w_{N-1}): VWAP's share of what is left; 1 / (N - k) without volume."""
+    out: FloatArray = np.where(left > 0, w / np.maximum(left, 1e-300), 1.0 / steps_left)
+    return out
+
+
 def vwap_rate(p: MarketParams, q: FloatArray, k: IntArray) -> FloatArray:
     """VWAP's trade q_k w_k / (w_k + ... + w_{N-1}); q_k / (N - k) where no volume is left."""
     step = np.minimum(k, p.N - 1)
-    left = p.volume_left[step]
-    share = np.where(left > 0, p.w[step] / np.maximum(left, 1e-300), 1.0 / (p.N - step))
-    out: FloatArray = q * share
+    out: FloatArray = q * vwap_share(p.w[step], p.volume_left[step], p.N - step)
     return out
 
 

@@ -225,11 +225,6 @@ class ReplayMarket:
             )
         return out
 
-    def test_dates(self) -> list[str]:
-        """The calendar date of each test window's session."""
-        sessions = self.splits[2].sessions
-        return [sessions[int(i)].date.isoformat() for i in self.test.session]
-
     @property
     def largest_beta(self) -> float:
         """The largest beta_k of any bar in a session that is replayed."""

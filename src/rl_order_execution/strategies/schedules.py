@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rl_order_execution.exact.schedules import POV_FRACTION, vwap_rate
+from rl_order_execution.exact.schedules import POV_FRACTION, vwap_rate, vwap_share
 from rl_order_execution.market import FloatArray, MarketParams, MarketState
 
 
@@ -31,10 +31,8 @@ class VWAP:
             return vwap_rate(p, s.q, s.k)
         # replayed bars: the training profile's shares of each window's positions
         step = np.minimum(s.k, p.N - 1)
-        left = s.windows.volume_left_at(s.window, step)
-        w = s.windows.w_at(s.window, step)
-        share = np.where(left > 0, w / np.maximum(left, 1e-300), 1.0 / (p.N - step))
-        out: FloatArray = s.q * share
+        w, left = s.windows.w_at(s.window, step), s.windows.volume_left_at(s.window, step)
+        out: FloatArray = s.q * vwap_share(w, left, p.N - step)
         return out
 
 
