@@ -107,14 +107,9 @@ def parse_timestamps(
     or a strftime format; the first unreadable value is an error naming its row."""
     import pandas as pd
 
-    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.DatetimeTZDtype):
-        text = values.astype("string")  # a datetime column (Parquet): kept as it is
-        parsed = values.dt.tz_convert("UTC")
-        how = "a date and time"
-    elif isinstance(values, pd.Series) and pd.api.types.is_datetime64_dtype(values.dtype):
-        text = values.astype("string")
-        parsed = values.dt.tz_localize("UTC")
-        how = "a date and time"
+    if isinstance(values, pd.Series) and pd.api.types.is_datetime64_any_dtype(values.dtype):
+        text = values.astype("string")  # a datetime column (Parquet): UTC unless it has a zone
+        parsed, how = pd.to_datetime(values, utc=True), "a date and time"
     else:
         text = pd.Series(values, dtype="string")
         parsed, how = _parse_text(text, timestamp_format)
