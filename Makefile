@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 RUN_STAMP := $(VENV)/.installed
 ARGS ?=
+BASE ?= HEAD
 IMAGE ?= rl-order-execution:latest
 TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 DOCKER_FLAGS ?=
@@ -12,7 +13,8 @@ WORKFLOWS := $(wildcard .github/workflows/*.yaml .github/workflows/*.yml)
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev run train evaluate test lint format type-check check tensorboard clean \
-	docker-build docker-run setup-hooks changelog docs bench benchmark optimize optuna-dashboard quality
+	docker-build docker-run setup-hooks changelog docs bench benchmark optimize optuna-dashboard quality \
+	same-numbers test-numbers
 
 help: ## List the targets with their one-line descriptions
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  %-18s %s\n", $$1, $$2}'
@@ -44,6 +46,12 @@ evaluate: $(RUN_STAMP) ## Evaluate a checkpoint: make evaluate ARGS="--checkpoin
 
 test: $(STAMP) ## Run the test suite
 	$(BIN)/pytest -q -n 2 $(ARGS)
+
+test-numbers: $(STAMP) ## The tests that check numbers, under torch's portable kernels (as on another processor)
+	ATEN_CPU_CAPABILITY=default $(BIN)/pytest -q -n 2 -m numbers $(ARGS)
+
+same-numbers: $(STAMP) ## Every number of a fixed set of short runs, BASE's commit vs the working tree, on this machine (BASE=<commit>)
+	$(BIN)/python scripts/same_numbers.py --base $(BASE) $(ARGS)
 
 lint: $(STAMP) ## Ruff lint and format check, hadolint on the Dockerfile, workflow schema check
 	$(BIN)/ruff check .

@@ -399,12 +399,3 @@ def test_without_a_terminal_tables_are_wide_enough_for_every_name(
     assert "almgren-chriss" in result.stdout and "best-discrete" in result.stdout
     assert "…" not in result.stdout
 
-
-def test_golden_check_counts_a_new_warning_as_an_addition_and_a_lost_one_as_a_difference() -> None:
-    from scripts.golden import additions, differences
-
-    old = {"warnings": ["a"], "x": 1.0}
-    new = {"warnings": ["untrained", "a"], "x": 1.0}
-    assert list(differences(old, new)) == []
-    assert list(additions(old, new)) == ["warnings.new warning"]
-    assert list(differences(new, old)) == ["warnings: golden 'untrained' missing now"]
