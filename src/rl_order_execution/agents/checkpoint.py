@@ -18,16 +18,13 @@ import torch
 from rl_order_execution.agents.base import Agent, AgentSpec, resolve_device
 from rl_order_execution.agents.registry import UnknownAgentKind, agent_spec
 from rl_order_execution.agents.training import TrainResult
-from rl_order_execution.config import Settings, SettingsError
-from rl_order_execution.reporting import atomic_write
+from rl_order_execution.config import Settings
+from rl_order_execution.errors import CheckpointError
+from rl_order_execution.files import atomic_write
 
 FORMAT = 2
 READABLE_FORMATS = (1, 2)
 FORMAT_1_KIND = "ddqn"  # format 1 predates kinds: every such file holds a Double DQN
-
-
-class CheckpointError(SettingsError):
-    """A checkpoint that is missing or not ours."""
 
 
 @dataclass

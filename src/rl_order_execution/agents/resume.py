@@ -20,16 +20,13 @@ from typing import Any
 import torch
 
 from rl_order_execution.agents.training import TrainingInterrupted
-from rl_order_execution.config import Settings, SettingsError
-from rl_order_execution.reporting import atomic_write
+from rl_order_execution.config import Settings
+from rl_order_execution.errors import ResumeError
+from rl_order_execution.files import atomic_write
 
 RESUME_FILE = "resume.pt"
 FORMAT = 1
 EVENTS_GLOB = "events.out.tfevents.*"
-
-
-class ResumeError(SettingsError):
-    """A run folder that cannot be resumed, or a resume command that contradicts it."""
 
 
 @dataclass(frozen=True)

@@ -29,12 +29,9 @@ from rl_order_execution.config.schema import (
     LoggingSettings,
     Settings,
 )
+from rl_order_execution.errors import SettingsError
 
 LOGGER_NAME = "rl_order_execution"
-
-
-class SettingsError(ValueError):
-    """A user mistake in settings, files or flags: shown as one clear message, exit code 2."""
 
 
 def _yaml_source(path: Path) -> YamlConfigSettingsSource:

@@ -11,15 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from rl_order_execution.config import SettingsError
+from rl_order_execution.arrays import FloatArray
+from rl_order_execution.errors import DataError
 
-FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 REQUIRED = ("timestamp", "close")
 OPTIONAL_COLUMNS = ("volume", "open", "high", "low", "bid", "ask")
-
-
-class DataError(SettingsError):
-    """A data file that cannot be used as it is: one line naming the file, row and column."""
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ import numpy as np
 from rl_order_execution.evaluation.rollout import Evaluation
 from rl_order_execution.evaluation.selfcheck import FrontierPoint, std_error_of_std
 from rl_order_execution.evaluation.statistics import Z95, standard_error
+from rl_order_execution.files import atomic_write
 from rl_order_execution.market import FloatArray
-from rl_order_execution.reporting.files import atomic_write
 
 
 def plot_execution(evaluation: Evaluation, path: Path, strategies: list[str] | None = None) -> None:

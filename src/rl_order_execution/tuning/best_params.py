@@ -73,6 +73,6 @@ def best_params_document(trial: FrozenTrial, study_name: str, storage: str) -> s
 
 def write_best_params(path: Path, trial: FrozenTrial, study_name: str, storage: str) -> None:
     """Write best_params_document atomically (temporary file, then rename)."""
-    from rl_order_execution.reporting import write_text_atomic  # matplotlib: not in workers
+    from rl_order_execution.files import write_text_atomic
 
     write_text_atomic(path, best_params_document(trial, study_name, storage))
