@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rl_order_execution.agents.dqn import DQNAgent, train
+from rl_order_execution.agents.greedy import GreedyAgent
 from rl_order_execution.agents.registry import AGENTS, agent_spec
 from rl_order_execution.agents.validation import Validator
 from rl_order_execution.config import RLSettings, Settings
@@ -47,7 +48,7 @@ from rl_order_execution.market import (
     shock_matrix,
 )
 from rl_order_execution.reporting import write_json
-from rl_order_execution.strategies import POV, GreedyAgent, ScheduleStrategy, Strategy
+from rl_order_execution.strategies import POV, ScheduleStrategy, Strategy
 
 RESULTS = Path(__file__).with_name("results.json")
 TARGET = 0.9  # the Double DQN's contenders

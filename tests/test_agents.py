@@ -20,9 +20,11 @@ from rl_order_execution.agents.dqn import (
     double_dqn_target,
     vanilla_dqn_target,
 )
+from rl_order_execution.agents.greedy import GreedyAgent
 from rl_order_execution.agents.registry import AGENTS, UnknownAgentKind, agent_spec
 from rl_order_execution.agents.training import TrainResult
-from rl_order_execution.config import RLSettings, Settings, SettingsError
+from rl_order_execution.config import RLSettings, Settings
+from rl_order_execution.errors import UserError
 from rl_order_execution.market import (
     OBS_DIM,
     MarketParams,
@@ -30,7 +32,6 @@ from rl_order_execution.market import (
     desired_from_actions,
     observe,
 )
-from rl_order_execution.strategies import GreedyAgent
 
 
 def small_agent(**rl: Any) -> DQNAgent:
@@ -271,7 +272,7 @@ def test_unknown_kind_or_format_is_a_checkpoint_error_naming_the_file(
     with pytest.raises(CheckpointError, match=message) as caught:
         load_checkpoint(path)
     assert str(caught.value).startswith(f"checkpoint {path}: ")
-    assert isinstance(caught.value, SettingsError)  # the CLI prints it as one line
+    assert isinstance(caught.value, UserError)  # the CLI prints any UserError as one line
 
 
 def test_registry_knows_the_double_dqn_by_name() -> None:

@@ -16,7 +16,7 @@ import pytest
 import torch
 from typer.testing import CliRunner, Result
 
-from rl_order_execution import experiment, run_folders
+from rl_order_execution import experiment
 from rl_order_execution.agents.training import TrainResult, ValidationPoint
 from rl_order_execution.cli import app
 from rl_order_execution.config import Settings
@@ -33,6 +33,7 @@ from rl_order_execution.evaluation.statistics import Z95
 from rl_order_execution.market import MarketParams, shock_matrix
 from rl_order_execution.reporting import plots
 from rl_order_execution.reporting.tables import seeds_rows
+from rl_order_execution.runs import folders as run_folders
 from rl_order_execution.strategies import reference_strategies
 from tests.test_cli import TINY  # the same tiny market as the CLI tests
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from rl_order_execution.agents.greedy import GreedyAgent
 from rl_order_execution.agents.registry import agent_spec
 from rl_order_execution.agents.sb3.env import LearnerReward, MarketVecEnv, speed_from_action
 from rl_order_execution.agents.sb3.ppo import build
@@ -24,7 +25,6 @@ from rl_order_execution.evaluation import optimum_gap
 from rl_order_execution.experiment import evaluate_strategies
 from rl_order_execution.market import MarketParams
 from rl_order_execution.strategies import TWAP
-from rl_order_execution.strategies.learned import GreedyAgent
 
 RISING = {"drift": 0.0003, "risk_aversion": 0.05}
 

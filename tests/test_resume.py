@@ -20,9 +20,9 @@ import torch
 from typer.testing import CliRunner
 
 from rl_order_execution.agents.dqn import train
-from rl_order_execution.agents.resume import RESUME_FILE
 from rl_order_execution.cli import app
 from rl_order_execution.config import Settings
+from rl_order_execution.runs.resume import RESUME_FILE
 
 # a small market and agent: a few hundred episodes train in about a second
 TINY_ENV = {
@@ -210,7 +210,7 @@ def test_ctrl_c_saves_a_checkpoint_says_how_to_resume_and_exits_130(tmp_path: Pa
 def test_resume_flags_that_contradict_the_checkpoint_are_one_line_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, flags: list[str], message: str
 ) -> None:
-    from rl_order_execution.agents.resume import ResumeFile, RunManifest
+    from rl_order_execution.runs.resume import ResumeFile, RunManifest
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "run").mkdir()

@@ -14,6 +14,7 @@ import torch
 from typer.testing import CliRunner
 
 from rl_order_execution.agents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from rl_order_execution.agents.greedy import GreedyAgent
 from rl_order_execution.agents.registry import AGENTS, agent_spec, settings_kind
 from rl_order_execution.agents.sb3.env import LearnerReward, MarketVecEnv, speed_from_action
 from rl_order_execution.agents.shaping import learner_reward
@@ -22,7 +23,7 @@ from rl_order_execution.cli import app
 from rl_order_execution.config import Settings
 from rl_order_execution.experiment import evaluate_strategies
 from rl_order_execution.market import MarketParams, VecContinuousExecutionEnv
-from rl_order_execution.strategies import TWAP, GreedyAgent
+from rl_order_execution.strategies import TWAP
 from rl_order_execution.tuning import trial_settings
 
 KINDS = ("ppo", "sac")

@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 
 from rl_order_execution.agents.dqn import epsilon_at, train
+from rl_order_execution.agents.greedy import GreedyAgent
 from rl_order_execution.agents.shaping import learner_reward
 from rl_order_execution.agents.training import TrainingSeeds
 from rl_order_execution.config import Settings
 from rl_order_execution.evaluation import StrategyMetrics, evaluate, optimum_gap
 from rl_order_execution.experiment import evaluate_strategies
 from rl_order_execution.market import MarketParams, VecExecutionEnv, shock_matrix
-from rl_order_execution.strategies import TWAP, GreedyAgent, Strategy
+from rl_order_execution.strategies import TWAP, Strategy
 
 
 def _settings(**rl: object) -> Settings:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rl_order_execution.agents.base import Agent
+from rl_order_execution.agents.greedy import GreedyAgent
 from rl_order_execution.agents.training import TrainingSeeds
 from rl_order_execution.config import Settings
 from rl_order_execution.evaluation import rollout
 from rl_order_execution.market import MarketParams, Shocks, shock_matrix
-from rl_order_execution.strategies import TWAP, GreedyAgent, Strategy
+from rl_order_execution.strategies import TWAP, Strategy
 
 
 @dataclass

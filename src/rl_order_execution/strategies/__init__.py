@@ -1,9 +1,8 @@
 """Execution strategies behind one protocol: TWAP and fixed schedules, the exact optimum, the
-best policy on the action grid, learned policies, and the registry of references."""
+best policy on the action grid, and the registry of references."""
 
 from rl_order_execution.strategies.base import TWAP, Strategy
 from rl_order_execution.strategies.discrete import BestDiscreteStrategy
-from rl_order_execution.strategies.learned import GreedyAgent
 from rl_order_execution.strategies.optimal import OptimalStrategy, SnappedOptimalStrategy
 from rl_order_execution.strategies.registry import (
     REFERENCES,
@@ -25,7 +24,6 @@ __all__ = [
     "VWAP",
     "BestDiscreteStrategy",
     "ExactCost",
-    "GreedyAgent",
     "OptimalStrategy",
     "Reference",
     "ScheduleStrategy",

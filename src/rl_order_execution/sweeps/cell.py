@@ -161,7 +161,7 @@ def run_cell(job: CellJob) -> CellSummary:
 def _run(settings: Settings, folder: Path) -> float:
     """`rl-exec run` into `folder` (printing to its log); the training loop's seconds."""
     from rl_order_execution.experiment import run_experiment
-    from rl_order_execution.run_folders import run_folder
+    from rl_order_execution.runs.folders import run_folder
 
     with run_folder(folder, settings.rl.device), _cell_log(folder / LOG_FILE) as console:
         report = run_experiment(settings, folder, console)

@@ -1,13 +1,10 @@
-"""A trained agent as a strategy: its deterministic policy on the model's observation."""
+"""A trained agent as a strategy: its deterministic policy on the model's observation (the
+agents' side of the strategy protocol: strategies know nothing of agents)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from rl_order_execution.agents.base import Agent
 from rl_order_execution.market import FloatArray, MarketParams, MarketState, base_rate, observe
-
-if TYPE_CHECKING:
-    from rl_order_execution.agents import Agent
 
 
 class GreedyAgent:
