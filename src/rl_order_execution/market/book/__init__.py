@@ -1,6 +1,7 @@
 """The limit-order book market (README, "Limit-order book market"): its parameters, batched
 dynamics, Gymnasium envs, exact optima, strategies, paired evaluation and calibration from a
-top-of-book file. Imports only numpy, scipy, pandas, pyarrow, gymnasium and yaml."""
+top-of-book file. Imports only numpy, scipy, pandas, pyarrow, gymnasium, yaml and the toolkit's
+ground floor (errors)."""
 
 from rl_order_execution.market.book.calibration import (
     BookCalibration,

@@ -24,6 +24,7 @@ import numpy as np
 import yaml
 from scipy import optimize, stats
 
+from rl_order_execution.errors import DataError
 from rl_order_execution.market.book.params import DEFAULTS, FloatArray, IntArray
 
 REQUIRED = ("timestamp", "bid", "ask", "bid_size", "ask_size")
@@ -33,9 +34,9 @@ MIN_PAIRS = 30  # pairs one step apart each spread and each level needs
 DEPTH_EPSILON = 1e-6  # M = floor((buy_high - ask) / tau + 1e-6)
 
 
-class BookDataError(ValueError):
+class BookDataError(DataError):
     """A top-of-book file that cannot be calibrated on as it is: one line naming the file, the
-    row and the column."""
+    row and the column (a DataError: the CLI prints it and exits 2)."""
 
 
 # --- reading ----------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from typing import Any, TypeAlias
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
+from rl_order_execution.errors import SettingsError
+
 FloatArray: TypeAlias = np.ndarray[Any, np.dtype[np.float64]]
 IntArray: TypeAlias = np.ndarray[Any, np.dtype[np.int64]]
 BoolArray: TypeAlias = np.ndarray[Any, np.dtype[np.bool_]]
@@ -45,9 +47,9 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
 )
 
 
-class BookSettingsError(ValueError):
+class BookSettingsError(SettingsError):
     """Settings of the book market that cannot run: one line naming the setting and what is
-    allowed."""
+    allowed (a SettingsError: the CLI prints it and exits 2)."""
 
 
 # --- actions ----------------------------------------------------------------------------------
