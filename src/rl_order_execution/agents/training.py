@@ -85,15 +85,3 @@ class TrainResult:
     seconds: float
     best_validation_bps: float
     history: list[ValidationPoint] = field(default_factory=list)
-
-
-def generator_state(rng: np.random.Generator) -> dict[str, Any]:
-    """A generator's exact position as plain data (ints and strings), for a checkpoint."""
-    return dict(rng.bit_generator.state)
-
-
-def generator_from_state(state: dict[str, Any]) -> np.random.Generator:
-    """The generator generator_state() described, continuing where it stopped."""
-    bit_generator = getattr(np.random, state["bit_generator"])()
-    bit_generator.state = state
-    return np.random.Generator(bit_generator)

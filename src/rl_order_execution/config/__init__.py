@@ -5,7 +5,6 @@ overrides, ``RL_*`` environment variables and YAML files, and explains where eac
 """
 
 from rl_order_execution.config.loader import (
-    SettingsError,
     configure_logging,
     flatten,
     format_validation_error,
@@ -26,6 +25,7 @@ from rl_order_execution.config.schema import (
     Settings,
     SimulationSettings,
 )
+from rl_order_execution.errors import SettingsError
 
 __all__ = [
     "DEFAULT_BEST_PARAMS_PATH",

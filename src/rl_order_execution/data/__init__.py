@@ -8,7 +8,6 @@ from pathlib import Path
 
 from rl_order_execution.data.bars import (
     Bars,
-    DataError,
     check_quotes,
     load_bars,
     parse_timestamps,
@@ -24,6 +23,7 @@ from rl_order_execution.data.sessions import (
     split_sessions,
 )
 from rl_order_execution.data.ticks import ticks_to_bars
+from rl_order_execution.errors import DataError
 
 DATASETS = Path(__file__).parent / "datasets"
 BUILTIN_PREFIX = "builtin:"

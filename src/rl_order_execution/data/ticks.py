@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rl_order_execution.data.bars import DataError, _row, parse_timestamps
+from rl_order_execution.data.bars import _row, parse_timestamps
+from rl_order_execution.errors import DataError
 
 
 def ticks_to_bars(

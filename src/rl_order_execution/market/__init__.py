@@ -1,6 +1,7 @@
 """The execution market (README, "The model"): parameters and state, price models behind one
 protocol, the batched dynamics, and the Gymnasium environments over them."""
 
+from rl_order_execution.arrays import FloatArray
 from rl_order_execution.market.dynamics import (
     OBS_DIM,
     StepResult,
@@ -29,7 +30,7 @@ from rl_order_execution.market.envs import (
 )
 from rl_order_execution.market.params import IntArray, MarketParams, MarketState
 from rl_order_execution.market.prices import PRICE_MODELS, LQTransition, PriceModel, price_model
-from rl_order_execution.market.shocks import FloatArray, Shocks
+from rl_order_execution.market.shocks import Shocks
 
 __all__ = [
     "CONTINUOUS_ENV_ID",

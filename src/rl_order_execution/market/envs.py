@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
@@ -10,6 +11,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from rl_order_execution.arrays import FloatArray
 from rl_order_execution.market.dynamics import (
     desired_from_actions,
     desired_from_speeds,
@@ -17,7 +19,11 @@ from rl_order_execution.market.dynamics import (
     observe,
 )
 from rl_order_execution.market.params import MarketParams, MarketState
-from rl_order_execution.market.shocks import FloatArray, Shocks
+from rl_order_execution.market.shocks import (
+    Shocks,
+    generator_from_state,
+    generator_state,
+)
 
 if TYPE_CHECKING:
     from rl_order_execution.config import SimulationSettings
@@ -116,6 +122,29 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
     ## Arguments
     `gym.make("rl_order_execution/OptimalExecution-v0", simulation=SimulationSettings(...))`;
     `gym.make_vec(..., num_envs=B, vectorization_mode="vector_entry_point")` for B in lockstep.
+
+    ## Examples
+    >>> import gymnasium as gym
+    >>> from rl_order_execution.market import register_envs
+    >>> register_envs()
+    >>> env = gym.make("rl_order_execution/OptimalExecution-v0")
+    >>> obs, info = env.reset(seed=0)
+    >>> obs.shape, env.action_space
+    ((4,), Discrete(7))
+    >>> obs, reward, terminated, truncated, info = env.step(2)  # 1x TWAP's rate: 1000 / 50
+    >>> info["shares"], round(info["execution_price"], 6), round(reward, 6)
+    (20.0, 99.0, -12.0)
+    >>> envs = gym.make_vec(
+    ...     "rl_order_execution/OptimalExecution-v0",
+    ...     num_envs=4,
+    ...     vectorization_mode="vector_entry_point",
+    ... )
+    >>> obs, info = envs.reset(seed=0)
+    >>> obs.shape
+    (4, 4)
+    >>> obs, reward, terminated, truncated, info = envs.step([0, 2, 4, 6])
+    >>> info["shares"].tolist()
+    [0.0, 20.0, 40.0, 100.0]
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012
@@ -161,8 +190,8 @@ class VecExecutionEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             self.single_observation_space, num_envs
         )
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
-        self._rng = np.random.default_rng()
-        self._state = _start(self.params, num_envs, self._rng)
+        self.np_random = np.random.default_rng()
+        self._state = _start(self.params, num_envs, self.np_random)
 
     def reset(
         self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
@@ -170,16 +199,16 @@ class VecExecutionEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         if isinstance(seed, list):
             seed = seed[0]
         if seed is not None:
-            self._rng = np.random.default_rng(seed)
+            self.np_random = np.random.default_rng(seed)  # gymnasium's seeding, same stream
             self.action_space.seed(seed)
-        self._state = _start(self.params, self.num_envs, self._rng)
+        self._state = _start(self.params, self.num_envs, self.np_random)
         return observe(self.params, self._state), {}
 
     def step(
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         p = self.params
-        shock = _draw(p, self._state, self._rng)
+        shock = _draw(p, self._state, self.np_random)
         desired = self._desired(actions)
         res = market_step(p, self._state, desired, shock)
         obs = observe(p, self._state)
@@ -189,11 +218,28 @@ class VecExecutionEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             info["_final_obs"] = res.terminated.copy()
             self._state.reset_where(p, res.terminated)
             if p.replay is not None:
-                draws = self._rng.integers(len(p.replay.train), size=int(res.terminated.sum()))
+                draws = self.np_random.integers(len(p.replay.train), size=int(res.terminated.sum()))
                 self._state.window[res.terminated] = draws
             obs = observe(p, self._state)
         truncated = np.zeros(self.num_envs, dtype=np.bool_)
         return obs, res.reward, res.terminated, truncated, info
+
+    def state_dict(self) -> dict[str, Any]:
+        """The live episodes (the market state's arrays, copied) and the generator's exact
+        position: everything a checkpoint needs to continue these episodes bit for bit."""
+        market = {
+            f.name: np.array(getattr(self._state, f.name), copy=True)
+            for f in dataclasses.fields(self._state)
+            if f.name != "windows"  # the replayed bars: the market's, not the checkpoint's
+        }
+        return {"market": market, "rng": generator_state(self.np_random)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the episodes state_dict() saved."""
+        replay = self.params.replay
+        windows = None if replay is None else replay.train
+        self._state = MarketState(**state["market"], windows=windows)
+        self.np_random = generator_from_state(state["rng"])
 
     def _desired(self, actions: np.ndarray) -> FloatArray:
         """Shares each action asks for (the continuous env overrides this)."""

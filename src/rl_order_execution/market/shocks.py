@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+from rl_order_execution.arrays import FloatArray
 
 if TYPE_CHECKING:
     from rl_order_execution.market.replay import Windows
@@ -50,3 +50,15 @@ class Shocks:
             raise ValueError("replayed windows have no antithetic twins")
         jump = None if self.jump is None else np.concatenate([self.jump, self.jump])
         return Shocks(np.concatenate([self.z, -self.z]), jump)
+
+
+def generator_state(rng: np.random.Generator) -> dict[str, Any]:
+    """A generator's exact position as plain data (ints and strings), for a checkpoint."""
+    return dict(rng.bit_generator.state)
+
+
+def generator_from_state(state: dict[str, Any]) -> np.random.Generator:
+    """The generator generator_state() described, continuing where it stopped."""
+    bit_generator = getattr(np.random, state["bit_generator"])()
+    bit_generator.state = state
+    return np.random.Generator(bit_generator)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from rl_order_execution.market.shocks import FloatArray
+from rl_order_execution.arrays import FloatArray
 
 # US-equity volume by 15-minute bin, 09:30 to 16:00, in % of the day (mean over AAPL's sessions
 # of 2019-01 to 2019-06, from the intradayModel R package's data); sums to 100.02.

@@ -28,12 +28,11 @@ from rl_order_execution.agents.training import (
     TrainResult,
     ValidationHook,
     ValidationPoint,
-    generator_from_state,
-    generator_state,
 )
 from rl_order_execution.agents.validation import Validator
 from rl_order_execution.config import RLSettings, Settings
-from rl_order_execution.market import MarketParams, MarketState, VecExecutionEnv
+from rl_order_execution.market import MarketParams, VecExecutionEnv
+from rl_order_execution.market.shocks import generator_from_state, generator_state
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +88,11 @@ class Collector:
     def state_dict(self) -> dict[str, Any]:
         """The live episodes (market state, env and exploration generators), the n-step window,
         the running returns and the counters."""
-        market = self.env._state
+        env = self.env.state_dict()
         return {
             "obs": torch.from_numpy(self.obs.copy()),
-            "market": {
-                f.name: torch.from_numpy(np.array(getattr(market, f.name), copy=True))
-                for f in dataclasses.fields(market)
-                if f.name != "windows"  # the replayed bars: the market's, not the checkpoint's
-            },
-            "env_rng": generator_state(self.env._rng),
+            "market": {name: torch.from_numpy(a) for name, a in env["market"].items()},
+            "env_rng": env["rng"],
             "rng": generator_state(self.rng),
             "window": self.returns.state_dict(),
             "running": torch.from_numpy(self.running.copy()),
@@ -107,11 +102,8 @@ class Collector:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.obs = state["obs"].numpy()
-        self.env._state = MarketState(**{k: v.numpy() for k, v in state["market"].items()})
-        replay = self.env.params.replay
-        if replay is not None:
-            self.env._state.windows = replay.train
-        self.env._rng = generator_from_state(state["env_rng"])
+        market = {name: t.numpy() for name, t in state["market"].items()}
+        self.env.load_state_dict({"market": market, "rng": state["env_rng"]})
         self.rng = generator_from_state(state["rng"])
         self.returns.load_state_dict(state["window"])
         self.running = state["running"].numpy()

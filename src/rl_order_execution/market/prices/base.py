@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from rl_order_execution.market.shocks import FloatArray, Shocks
+from rl_order_execution.arrays import FloatArray
+from rl_order_execution.market.shocks import Shocks
 
 if TYPE_CHECKING:
     from rl_order_execution.market.params import MarketParams

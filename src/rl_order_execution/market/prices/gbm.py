@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rl_order_execution.arrays import FloatArray
 from rl_order_execution.market.prices.base import Multiplicative
-from rl_order_execution.market.shocks import FloatArray, Shocks
+from rl_order_execution.market.shocks import Shocks
 
 if TYPE_CHECKING:
     from rl_order_execution.market.params import MarketParams
