@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed-dev
 RUN_STAMP := $(VENV)/.installed
 ARGS ?=
 BASE ?= HEAD
+SPEC ?= benchmarks/sweeps/quality.yaml
 IMAGE ?= rl-order-execution:latest
 TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 DOCKER_FLAGS ?=
@@ -14,7 +15,7 @@ WORKFLOWS := $(wildcard .github/workflows/*.yaml .github/workflows/*.yml)
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev run train evaluate test lint format type-check check tensorboard clean \
 	docker-build docker-run setup-hooks changelog docs bench benchmark optimize optuna-dashboard quality \
-	same-numbers test-numbers
+	same-numbers test-numbers bench-sweep sweep
 
 help: ## List the targets with their one-line descriptions
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  %-18s %s\n", $$1, $$2}'
@@ -81,6 +82,12 @@ quality: $(RUN_STAMP) ## Default agent on every market in benchmarks/markets, 3 
 bench: $(STAMP) ## Speed benchmark (env throughput, time to quality and training throughput per agent, vs SB3's DQN, evaluation); writes benchmarks/results.json (ARGS=--quick: a try-out)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench.py $(ARGS)
+
+bench-sweep: $(STAMP) ## Sweep overhead: 8 cells of >= 20 s on 2 Dask workers, wall time vs the cells' own seconds / 2
+	$(BIN)/python benchmarks/sweep_overhead.py $(ARGS)
+
+sweep: $(RUN_STAMP) ## Markets x agents x seeds on Dask: make sweep SPEC=benchmarks/sweeps/quality.yaml (ARGS="--workers 2")
+	$(BIN)/rl-exec sweep $(SPEC) $(ARGS)
 
 benchmark: $(RUN_STAMP) ## Self-check: closed forms vs Monte Carlo for every reference strategy (ARGS="...")
 	$(BIN)/rl-exec benchmark $(ARGS)
