@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from rl_order_execution.agents.validation import Validator
 from rl_order_execution.cli import app
-from rl_order_execution.config import Settings, SettingsError
+from rl_order_execution.config import Settings
 from rl_order_execution.data import DataError
 from rl_order_execution.evaluation import evaluate, rollout
 from rl_order_execution.market import MarketParams, MarketState, VecExecutionEnv, observe
@@ -61,49 +61,69 @@ def _random_bars(tmp_path: Path, sessions: int = 10, size: int = 6, quotes: bool
     return _write_bars(tmp_path / "bars.csv", closes, volumes, quotes)
 
 
-def _settings(path: Path, **simulation: Any) -> Settings:
+def _settings(path: Path, replay: dict[str, Any] | None = None, **simulation: Any) -> Settings:
     sim = {"price_model": "replay", "time_horizon": 4, "total_shares": 100.0} | simulation
-    return Settings.model_validate({"simulation": sim, "replay": {"path": str(path)}})
+    section = {"path": str(path)} | (replay or {})
+    return Settings.model_validate({"simulation": sim, "replay": section})
 
 
-def _market(path: Path, **simulation: Any) -> MarketParams:
-    s = _settings(path, **simulation)
+def _market(path: Path, replay: dict[str, Any] | None = None, **simulation: Any) -> MarketParams:
+    s = _settings(path, replay, **simulation)
     return MarketParams.from_settings(s.simulation, s.replay)
+
+
+ABSOLUTE = {"impact": "absolute"}
 
 
 def test_a_constant_price_window_costs_exactly_the_impact_for_any_schedule(
     tmp_path: Path,
 ) -> None:
-    """IS = alpha Q^2 / 2 + sum_k (beta_k - alpha/2) n_k^2 when every close is equal."""
+    """IS = alpha Q^2 / 2 + sum_k (beta_k - alpha/2) n_k^2 when every close is equal ($ impact:
+    relative impact has no volatility to scale by on such a file)."""
     rng = np.random.default_rng(3)
     closes = [[50.0] * 6 for _ in range(10)]
     volumes = [list(rng.uniform(0.5, 40, 6)) for _ in range(10)]
-    p = _market(_write_bars(tmp_path / "flat.csv", closes, volumes))
+    p = _market(_write_bars(tmp_path / "flat.csv", closes, volumes), ABSOLUTE)
     assert p.replay is not None
+    assert (p.alpha, p.beta, p.lam) == (0.01, 0.05, 0.1)  # the settings' own $ parameters
     windows = p.replay.test
     assert np.ptp(windows.beta) > 0  # the bars' volume moves beta_k
     odd = ScheduleStrategy("odd", np.array([70.0, 0.0, 5.0, 25.0]))
-    strategies = [*replay_references(p, windows), odd]
+    random = [ScheduleStrategy(f"random-{i}", rng.dirichlet(np.ones(4)) * p.Q) for i in range(3)]
+    strategies = [*replay_references(p, windows), odd, *random]
     ev = evaluate(p, strategies, windows.shocks())
     for name, tr in ev.trajectories.items():
         expected = p.alpha * p.Q**2 / 2 + ((windows.beta - p.alpha / 2) * tr.n**2).sum(axis=1)
         np.testing.assert_allclose(tr.shortfall(p), expected, rtol=1e-12, err_msg=name)
 
 
-def test_replayed_rewards_match_a_hand_computation(tmp_path: Path) -> None:
+def test_a_file_without_price_movement_is_refused_under_relative_impact(tmp_path: Path) -> None:
+    path = _write_bars(tmp_path / "flat.csv", [[50.0] * 6 for _ in range(10)], [[5.0] * 6] * 10)
+    with pytest.raises(DataError, match="no price movement") as refused:
+        _market(path)
+    assert "replay.impact: absolute" in str(refused.value)
+    assert len(str(refused.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize("impact", ["absolute", "relative"])
+def test_replayed_rewards_match_a_hand_computation(tmp_path: Path, impact: str) -> None:
     """Training volumes all 10 (vbar 10); the test window's closes and volumes are known, so
-    every price, beta_k and reward of TWAP is computed here by hand."""
+    every price, beta_k and reward of TWAP is computed here by hand (in either unit, beta_k is
+    beta vbar / clip(u, ...), beta being beta_k at the mean bar)."""
     train = [[100.0, 100.5, 100.2, 100.4] for _ in range(6)]
     closes = [*train, [10.0, 10.1, 9.9, 10.2], [10.0, 10.1, 9.9, 10.2], [20.0, 20.2, 19.8, 20.6]]
     volumes = [[10.0] * 4 for _ in range(8)] + [[10.0, 20.0, 5.0, 0.5]]
-    p = _market(_write_bars(tmp_path / "known.csv", closes, volumes), total_shares=100.0)
+    file = _write_bars(tmp_path / "known.csv", closes, volumes)
+    p = _market(file, {"impact": impact}, total_shares=100.0)
     assert p.replay is not None
     assert [len(s.sessions) for s in p.replay.splits] == [5, 2, 2]
     test = p.replay.test
     assert len(test) == 2
     last = test.rows(1, 2)
     Q, P0, a, b, lam = p.Q, p.P0, p.alpha, p.beta, p.lam
-    beta_k = [b, b / 2, 2 * b, 10 * b]  # beta vbar / clip(u, vbar/10, beta/alpha vbar)
+    if impact == "absolute":
+        assert (a, b, lam, p.V) == (0.01, 0.05, 0.1, 2000.0)
+    beta_k = [b, b / 2, 2 * b, 10 * b]  # beta vbar / clip(u, vbar/10, ...)
     np.testing.assert_allclose(last.beta[0], beta_k)
     path = [P0 * c / 20.0 for c in (20.0, 20.2, 19.8, 20.6)]
     np.testing.assert_allclose(last.path(P0)[0], path)
@@ -215,18 +235,9 @@ def test_ask_below_bid_is_an_error_naming_the_row(tmp_path: Path) -> None:
         _market(path, extra_features=["spread"])
 
 
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        ({"time_horizon": 7}, "longer than every session"),
-        ({"start_price": 20.0}, "largest beta_k"),
-    ],
-)
-def test_replay_settings_that_cannot_work_are_clear_errors(
-    tmp_path: Path, change: dict[str, Any], message: str
-) -> None:
-    with pytest.raises(DataError, match=message):
-        _market(_random_bars(tmp_path), **change)
+def test_replay_settings_that_cannot_work_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="longer than every session"):
+        _market(_random_bars(tmp_path), time_horizon=7)
 
 
 def test_simulated_markets_refuse_replay_only_settings() -> None:
@@ -236,7 +247,7 @@ def test_simulated_markets_refuse_replay_only_settings() -> None:
         Settings.model_validate(
             {"simulation": {"price_model": "replay", "volume_profile": "u_shape"}}
         )
-    with pytest.raises(SettingsError, match=r"needs replay\.path"):
+    with pytest.raises(DataError, match=r"needs replay\.path"):
         s = Settings.model_validate({"simulation": {"price_model": "replay"}})
         MarketParams.from_settings(s.simulation, s.replay)
 
@@ -265,6 +276,16 @@ def test_rl_exec_run_on_the_bundled_eurusd_market(tmp_path: Path) -> None:
     assert "## Per test session" in report and "2017-10-18" in report
     assert not (out / "frontier.png").exists()
     assert math.isfinite(metrics["strategies"]["agent"]["cost_mean_bps"])
+    # relative impact by default: what it ran with, and TWAP's temporary cost at the mean bar
+    assert replay["impact"] == "relative"
+    assert replay["sigma_day"] == pytest.approx(replay["sigma"] * math.sqrt(23.46451612903226))
+    assert replay["eta"] == pytest.approx(0.142 * 0.05**-0.4) == pytest.approx(0.4707, abs=1e-4)
+    assert replay["gamma"] == 0.314
+    expected = replay["eta"] * replay["sigma_day"] * 0.05 * 1e4
+    assert replay["twap_temporary_cost_bps"] == pytest.approx(expected, rel=1e-12)
+    assert 0.5 < replay["twap_temporary_cost_bps"] < 5  # an FX order of 5 %: a few bp
+    assert replay["alpha"] > 0 and replay["lambda"] > 0
+    assert "Impact in relative units" in report
 
 
 def test_a_csv_read_in_blocks_names_the_right_row(
@@ -381,14 +402,15 @@ def test_split_settings_that_leave_a_split_empty_are_refused() -> None:
 def test_many_test_sessions_print_the_extremes_and_report_every_one(tmp_path: Path) -> None:
     from rich.console import Console
 
-    from rl_order_execution.evaluation.replay import ReplaySummary, SessionCosts
+    from rl_order_execution.evaluation.replay import ImpactSummary, ReplaySummary, SessionCosts
     from rl_order_execution.reporting.tables import MAX_SESSION_ROWS, sessions_table
 
     days = [
         SessionCosts(f"2024-01-{i % 28 + 1:02d}", 1, {"twap": 100.0, "agent": 100.0 + (i % 7) - 3})
         for i in range(100)
     ]
-    summary = ReplaySummary("x.csv", 0.001, None, 4, [], days)
+    impact = ImpactSummary("relative", 0.01, 0.47, 0.314, 1e-5, 1e-3, 2.35)
+    summary = ReplaySummary("x.csv", 0.001, None, 4, impact, [], days)
     table = sessions_table(summary, ["agent"])
     assert table.row_count == MAX_SESSION_ROWS
     console = Console(record=True, width=200)

@@ -65,7 +65,7 @@ def test_env_variable_alone_overrides_default(monkeypatch: pytest.MonkeyPatch) -
         ("simulation:\n  volatilty: 0.1\n", "simulation.volatilty: unknown setting"),
         ("simulation:\n  total_shares: -5\n", "simulation.total_shares"),
         ("rl:\n  epsilon_start: 0.1\n  epsilon_end: 0.5\n", "epsilon_end must be <= epsilon_start"),
-        ("simulation:\n  start_price: 40\n", "drive the price to zero"),
+        ("simulation:\n  start_price: 10\n", "would leave the mid at 0 by permanent impact alone"),
         ("simulation:\n  garch_alpha: 0.2\n", "garch_alpha \\+ garch_beta must be < 1"),
         ("simulation:\n  jump_std: -0.1\n", "simulation.jump_std"),
         ("simulation: [1, 2\n", "not valid YAML"),
@@ -106,21 +106,14 @@ def test_market_just_inside_the_price_bound_loads(changes: dict[str, float]) -> 
     _market(**changes)  # max(alpha, beta) * Q = 99.9 < P0 = 100
 
 
-@pytest.mark.parametrize(
-    ("changes", "floor"),
-    [
-        ({"liquidity_param": 0.1, "temp_impact_param": 0.06}, "100"),  # alpha is the max
-        ({"liquidity_param": 0.01, "temp_impact_param": 0.1}, "100"),  # beta is the max
-        ({"liquidity_param": 0.01, "temp_impact_param": 0.12}, "120"),
-    ],
-)
-def test_market_on_or_outside_the_price_bound_fails(changes: dict[str, float], floor: str) -> None:
-    expected = (
-        r"need start_price > max\(liquidity_param, temp_impact_param\) \* total_shares "
-        rf"\(100 <= {floor}\)"
-    )
-    with pytest.raises(ValidationError, match=expected):
-        _market(**changes)
+def test_only_the_permanent_impact_bound_remains_of_the_old_price_bound() -> None:
+    """max(alpha, beta) Q < P0 was the second edition's rule; now alpha Q >= P0 is refused and a
+    beta_k that prices only an extreme trade below zero is not (README, "Which markets are
+    refused")."""
+    with pytest.raises(ValidationError, match=r"liquidity_param 0\.1 x total_shares 1000 >= "):
+        _market(liquidity_param=0.1, temp_impact_param=0.06)
+    _market(liquidity_param=0.01, temp_impact_param=0.1)  # 100 <= 100 before
+    _market(liquidity_param=0.01, temp_impact_param=0.12)  # 100 <= 120 before
 
 
 def test_alpha_at_twice_beta_still_fails_the_convexity_check() -> None:

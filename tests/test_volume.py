@@ -190,10 +190,17 @@ def test_profile_files_csv_with_header_and_yaml(tmp_path: Path) -> None:
     assert load_profile(csv_file) == load_profile(yaml_file) == (2.0, 1.0)
 
 
-def test_market_check_uses_the_largest_beta_k() -> None:
-    SimulationSettings(start_price=80.0)  # flat: floor max(alpha, beta) Q = 50
-    with pytest.raises(ValueError, match="largest beta_k"):
-        SimulationSettings(start_price=80.0, volume_profile="u_shape")  # 89.0 with u_shape
+def test_market_check_uses_each_step_s_beta_k() -> None:
+    SimulationSettings(start_price=80.0, volume_profile="u_shape")  # TWAP prices above 0
+    # TWAP at P0 = 10.2 (alpha Q = 10 < P0): step k at 10.2 - 0.01 x 20 k - beta_k x 20
+    k = np.arange(50)
+    prices = 10.2 - 0.01 * 20 * k - step_impacts(0.05, 0.01, step_shares(U_SHAPE, 50)) * 20
+    worst = int(np.argmin(prices))
+    assert prices[worst] < 0 and worst == 47
+    with pytest.raises(ValueError, match="volume_profile u_shape: beta_k ") as refused:
+        SimulationSettings(start_price=10.2, volume_profile="u_shape")
+    expected = f"TWAP would sell 20 shares at step 47 at a price of {prices[worst]:.6g}"
+    assert expected in str(refused.value)
 
 
 def test_spread_in_simulation_is_a_settings_error() -> None:

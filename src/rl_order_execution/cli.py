@@ -26,6 +26,7 @@ from rl_order_execution.config import (
     load_settings,
     value_sources,
 )
+from rl_order_execution.errors import UserError
 
 app = typer.Typer(
     name="rl-exec",
@@ -124,7 +125,7 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except SettingsError as exc:
+        except UserError as exc:  # settings, data, checkpoints, resume: one line naming it
             err_console.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(2) from None
         except KeyboardInterrupt as exc:  # Ctrl-C: one line, the shell's exit code for SIGINT
@@ -164,11 +165,28 @@ def build_settings(
     configure_logging(settings.logging)
     for name, _ in applied:
         console.print(f"[dim]using {name}[/dim]", highlight=False)
+    _note_unused(settings, config, no_best_params, _overrides(**flags))
     return settings, applied
 
 
+def _note_unused(
+    settings: Settings, config: Path | None, no_best_params: bool, overrides: dict[str, Any]
+) -> None:
+    """One note line naming the settings the user set that replay with relative impact ignores."""
+    if settings.simulation.price_model != "replay":
+        return
+    origin = value_sources(
+        overrides,
+        config_path=config or DEFAULT_CONFIG_PATH,
+        best_params_path=None if no_best_params else DEFAULT_BEST_PARAMS_PATH,
+    )
+    note = settings.unused_by_replay({key for key, source in origin.items() if source})
+    if note is not None:
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
+
+
 def _run_dir(settings: Settings, output_dir: Path | None, run_name: str | None) -> Path:
-    from rl_order_execution.run_folders import default_run_dir
+    from rl_order_execution.runs.folders import default_run_dir
 
     return output_dir or default_run_dir(settings, run_name)
 
@@ -196,7 +214,7 @@ def run(
 ) -> None:
     """Train the agent, evaluate it against TWAP and the exact optimum on shared shocks."""
     from rl_order_execution.experiment import run_experiment
-    from rl_order_execution.run_folders import run_folder
+    from rl_order_execution.runs.folders import run_folder
 
     if resume is not None:
         flags: dict[str, Any] = {"--episodes": episodes, "--seed": seed, "--device": device}
@@ -223,7 +241,7 @@ def run(
 
 def _resumed(run_dir: Path, command: str, flags: dict[str, Any]) -> Any:
     """The run's manifest, the flags checked against it; logging as the run was set up."""
-    from rl_order_execution.agents.resume import resumed_run
+    from rl_order_execution.runs.resume import resumed_run
 
     manifest = resumed_run(run_dir, command, flags)
     configure_logging(manifest.settings.logging)
@@ -247,7 +265,7 @@ def train(
 ) -> None:
     """Train the agent and save its checkpoint (model.pt) and TensorBoard logs."""
     from rl_order_execution.experiment import train_only
-    from rl_order_execution.run_folders import run_folder
+    from rl_order_execution.runs.folders import run_folder
 
     if resume is not None:
         flags: dict[str, Any] = {"--episodes": episodes, "--seed": seed, "--device": device}
@@ -294,7 +312,7 @@ def evaluate(
     Results go to a folder of their own; the run that wrote the checkpoint is never rewritten.
     """
     from rl_order_execution.experiment import evaluate_checkpoint, load_checkpoint
-    from rl_order_execution.run_folders import evaluation_dir, run_folder
+    from rl_order_execution.runs.folders import evaluation_dir, run_folder
 
     _note_ignored_env(config is not None)
     loaded = load_checkpoint(checkpoint, device or "cpu")
@@ -384,6 +402,7 @@ def optimize(
     from rl_order_execution.tuning import optimize as run_optimize
 
     settings, _ = build_settings(config, no_best_params, agent=agent)
+    _print_market_warnings(settings)
     result = run_optimize(
         settings,
         storage=storage,
@@ -396,6 +415,14 @@ def optimize(
     )
     if not result.finished:
         raise typer.Exit(1)
+
+
+def _print_market_warnings(settings: Settings) -> None:
+    from rl_order_execution.experiment import market_warnings, print_warnings
+    from rl_order_execution.market import MarketParams
+
+    p = MarketParams.from_settings(settings.simulation, settings.replay)
+    print_warnings(console, market_warnings(settings, p))
 
 
 @config_app.command("show")
@@ -432,7 +459,7 @@ def data_bars(
 ) -> None:
     """Turn ticks into OHLC bars with volume (intervals without ticks are left out)."""
     from rl_order_execution.data import ticks_to_bars
-    from rl_order_execution.reporting.files import write_text_atomic
+    from rl_order_execution.files import write_text_atomic
 
     bars = ticks_to_bars(
         ticks, interval, timestamp_column, price_column, size_column, timestamp_format

@@ -23,14 +23,8 @@ from rich.progress import (
 
 from rl_order_execution.agents.checkpoint import LoadedAgent, save_checkpoint, training_record
 from rl_order_execution.agents.checkpoint import load_checkpoint as load_checkpoint
+from rl_order_execution.agents.greedy import GreedyAgent
 from rl_order_execution.agents.registry import agent_spec, settings_kind
-from rl_order_execution.agents.resume import (
-    ResumeFile,
-    RunManifest,
-    StopRequest,
-    rewind_tensorboard,
-    stop_on_interrupt,
-)
 from rl_order_execution.agents.training import ScalarLogger, TrainingInterrupted, TrainResult
 from rl_order_execution.config import Settings, SettingsError, flatten
 from rl_order_execution.evaluation import (
@@ -48,6 +42,7 @@ from rl_order_execution.evaluation import (
 from rl_order_execution.evaluation.replay import replay_summary, verdicts, with_hindsight
 from rl_order_execution.exact import solve_lq
 from rl_order_execution.market import MarketParams, shock_matrix
+from rl_order_execution.market.positivity import describe
 from rl_order_execution.reporting import (
     BenchmarkReport,
     ExactCosts,
@@ -66,10 +61,16 @@ from rl_order_execution.reporting import (
     write_json,
     write_text_atomic,
 )
-from rl_order_execution.run_folders import RunInterrupted
+from rl_order_execution.runs.folders import RunInterrupted
+from rl_order_execution.runs.resume import (
+    ResumeFile,
+    RunManifest,
+    StopRequest,
+    rewind_tensorboard,
+    stop_on_interrupt,
+)
 from rl_order_execution.strategies import (
     CALIBRATED,
-    GreedyAgent,
     OptimalStrategy,
     Strategy,
     reference_strategies,
@@ -228,10 +229,25 @@ def training_outcome(
     return record, training_warnings(name, result, settings, initial)
 
 
+def market_warnings(settings: Settings, p: MarketParams) -> list[str]:
+    """The positivity rule's warning (README, "Which markets are refused"): the largest trade the
+    agent's action space allows would execute at a price <= 0 in some step."""
+    spec = agent_spec(settings_kind(settings))
+    speed = spec.largest_speed(p)
+    risky = p.largest_trade_risk(speed)
+    if risky is None:
+        return []
+    space = "max_multiplier" if spec.continuous else "the largest action_multipliers entry"
+    return [
+        f"{describe(risky)}: the {spec.kind} agent may trade {speed:g}x the TWAP rate ({space}), "
+        "at most the whole order, and all of it at the last step"
+    ]
+
+
 def print_warnings(console: Console, warnings: Sequence[str], loud: bool = False) -> None:
     style = "bold red" if loud else "yellow"
     for text in warnings:
-        console.print(f"[{style}]warning:[/{style}] {text}", highlight=False)
+        console.print(f"[{style}]warning:[/{style}] {text}", highlight=False, soft_wrap=True)
 
 
 def evaluate_strategies(settings: Settings, strategies: list[Strategy]) -> Evaluation:
@@ -286,12 +302,13 @@ def report(
     console: Console,
     extra: dict[str, Any],
     warnings: Sequence[str] = (),
+    printed: Sequence[str] = (),
 ) -> tuple[dict[str, Path], RunReport]:
     """Print the tables; write metrics.json, report.md and the plots.
 
     `extra` holds `training` (rl-exec run) or `checkpoint` (rl-exec evaluate); `warnings` are the
-    training's (printed loudly, listed first). Returns the paths written and the report written
-    as metrics.json.
+    training's (printed loudly); `printed` were printed already (the market's) and are listed
+    first. Returns the paths written and the report written as metrics.json.
     """
     p = evaluation.params
     replayed = p.replay is not None
@@ -315,7 +332,7 @@ def report(
     if seeds is not None:
         console.print(seeds_table(seeds))
     print_warnings(console, warnings, loud=True)
-    warnings = [*warnings, *_sanity_warnings(evaluation, console, exact)]
+    warnings = [*printed, *warnings, *_sanity_warnings(evaluation, console, exact)]
     outputs = {
         "metrics": run_dir / "metrics.json",
         "report": run_dir / "report.md",
@@ -375,6 +392,8 @@ def run_experiment(
     """`rl-exec run`: train (once per seed), evaluate against TWAP and the exact benchmarks."""
     run_dir.mkdir(parents=True, exist_ok=True)
     p = MarketParams.from_settings(settings.simulation, settings.replay)
+    noted = market_warnings(settings, p)
+    print_warnings(console, noted)
     agents: list[Strategy] = []
     training: dict[str, Any] = {}
     warnings: list[str] = []
@@ -398,7 +417,8 @@ def run_experiment(
         training[name], notes = training_outcome(name, seeded, result, console)
         warnings += notes
     evaluation = evaluate_strategies(settings, [*run_references(p), *agents])
-    outputs, data = report(settings, evaluation, run_dir, console, {"training": training}, warnings)
+    extra = {"training": training}
+    outputs, data = report(settings, evaluation, run_dir, console, extra, warnings, noted)
     for resume in resumes:  # the run is complete: nothing left to resume
         resume.finish()
     outputs = {"run folder": run_dir, **outputs}
@@ -465,6 +485,8 @@ def run_benchmark(settings: Settings, out_dir: Path, console: Console) -> bool:
 def train_only(settings: Settings, run_dir: Path, console: Console) -> Path:
     """`rl-exec train`: train and save the checkpoint."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    p = MarketParams.from_settings(settings.simulation, settings.replay)
+    print_warnings(console, market_warnings(settings, p))
     manifest = RunManifest("train", settings)
     resume = _resumable(manifest, run_dir, settings.simulation.seed, settings)
     try:
@@ -491,11 +513,13 @@ def evaluate_checkpoint(
     )
     console.print(f"evaluating {checkpoint} on {test_set}")
     p = MarketParams.from_settings(settings.simulation, settings.replay)
+    noted = market_warnings(settings, p)
+    print_warnings(console, noted)
     strategies = [*run_references(p), GreedyAgent(loaded.agent)]
     evaluation = evaluate_strategies(settings, strategies)
     extra = {"checkpoint": str(checkpoint)}
     warnings = _checkpoint_warnings(loaded.payload.get("training", {}))
-    outputs, data = report(settings, evaluation, run_dir, console, extra, warnings)
+    outputs, data = report(settings, evaluation, run_dir, console, extra, warnings, noted)
     print_outputs(console, outputs)
     return data
 

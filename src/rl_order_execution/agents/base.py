@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     )
     from rl_order_execution.agents.validation import Validator
     from rl_order_execution.config import OptimizationSettings, Settings
-    from rl_order_execution.market import FloatArray
+    from rl_order_execution.market import FloatArray, MarketParams
 
 
 class Agent(Protocol):
@@ -81,7 +81,12 @@ class AgentSpec:
     train: TrainFn
     load: LoadFn  # (settings it was trained with, policy_state(), device) -> the agent
     suggest: SuggestFn  # one Optuna configuration: the rl settings it changes
+    continuous: bool  # acts with a speed in [0, max_multiplier], not an action_multipliers index
     resumable: ResumableTrainFn | None = None  # train, with checkpoints to resume from; if any
+
+    def largest_speed(self, p: MarketParams) -> float:
+        """The largest multiple of the TWAP rate this kind of agent can ask for on market p."""
+        return p.max_multiplier if self.continuous else max(p.multipliers)
 
 
 def resolve_device(device: str) -> torch.device:

@@ -7,15 +7,35 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_CONFIG_PATH = Path("config/config.yaml")
 DEFAULT_BEST_PARAMS_PATH = Path("config/best_params.yaml")
 ENV_PREFIX = "RL_"
+# simulation settings that replay with relative impact does not use: the replay setting instead
+REPLACED_BY_RELATIVE_IMPACT = {
+    "liquidity_param": "permanent_impact",
+    "temp_impact_param": "temporary_impact",
+    "risk_aversion": "urgency",
+    "market_volume": "participation",
+}
+CONVEXITY = (
+    "temp_impact_param must exceed liquidity_param / 2 "
+    "(otherwise the expected cost is not convex in the schedule)"
+)
 
 
 class _Section(BaseModel):
@@ -122,35 +142,42 @@ class SimulationSettings(_Section):
 
     @model_validator(mode="after")
     def _check_market(self) -> SimulationSettings:
-        if self.temp_impact_param <= self.liquidity_param / 2:
-            raise ValueError(
-                "temp_impact_param must exceed liquidity_param / 2 "
-                "(otherwise the expected cost is not convex in the schedule)"
-            )
-        # E[P~_k] = P0 - alpha (Q - q_k) - beta_k n_k >= P0 - max(alpha, max beta_k) Q for
-        # every schedule (beta_k = beta on a flat profile).
-        largest, name = self._largest_impact()
-        floor = max(self.liquidity_param, largest) * self.total_shares
-        if self.start_price <= floor:
-            raise ValueError(
-                "impact would drive the price to zero or below: need start_price > "
-                f"max(liquidity_param, {name}) * total_shares "
-                f"({self.start_price:g} <= {floor:g})"
-            )
         if self.lot_size >= self.total_shares:
             raise ValueError("lot_size must be smaller than total_shares")
+        if self.price_model == "replay":  # impact from replay.impact and the bars (Settings)
+            return self
+        if self.temp_impact_param <= self.liquidity_param / 2:
+            raise ValueError(CONVEXITY)
+        refused = self._refused_execution()
+        if refused is not None:
+            raise ValueError(refused)
         return self
 
-    def _largest_impact(self) -> tuple[float, str]:
-        """The largest temporary impact beta_k of the volume profile, and how to name it."""
-        if self.volume_profile == "flat" or self.price_model == "replay":
-            # replay: beta_k comes from the bars' volume, checked when the file is read
-            return self.temp_impact_param, "temp_impact_param"
+    def _refused_execution(self) -> str | None:
+        """The positivity rule (README, "Which markets are refused") on this market, in words."""
+        from rl_order_execution.market.positivity import WHOLE_ORDER, describe, refused_execution
         from rl_order_execution.market.volume import profile_bins, step_impacts, step_shares
 
-        w = step_shares(profile_bins(self.volume_profile), self.time_horizon)
-        betas = step_impacts(self.temp_impact_param, self.liquidity_param, w)
-        return float(betas.max()), f"the largest beta_k = {float(betas.max()):g}"
+        N = self.time_horizon
+        flat = self.volume_profile == "flat"
+        w = step_shares(profile_bins(self.volume_profile), N)
+        alpha, beta = self.liquidity_param, self.temp_impact_param
+        betas = np.full(N, beta) if flat else step_impacts(beta, alpha, w)
+        e = refused_execution(self.start_price, alpha, self.total_shares, betas, w)
+        if e is None:
+            return None
+        if e.schedule == WHOLE_ORDER:
+            return (
+                f"liquidity_param {alpha:g} x total_shares {self.total_shares:g} >= start_price "
+                f"{self.start_price:g}: {describe(e)}; lower liquidity_param"
+            )
+        profile = (
+            "" if flat else f" (volume_profile {self.volume_profile}: beta_k {betas[e.step]:.6g})"
+        )
+        return (
+            f"temp_impact_param {beta:g}{profile}: {describe(e)}; lower temp_impact_param or "
+            "liquidity_param, or raise start_price"
+        )
 
     @field_validator("extra_features")
     @classmethod
@@ -186,7 +213,7 @@ class SimulationSettings(_Section):
 
 
 class ReplaySettings(_Section):
-    """Historical replay (price_model replay): the bar file and its time-ordered split."""
+    """Historical replay (price_model replay): the bar file, its time split, its impact units."""
 
     path: str | None = Field(
         None,
@@ -213,6 +240,50 @@ class ReplaySettings(_Section):
     stride: int | None = Field(
         None, ge=1, description="Bars between validation/test window starts (default: N)."
     )
+    impact: Literal["relative", "absolute"] = Field(
+        "relative",
+        description="Impact units: relative (participation, daily volatility; any instrument) or "
+        "absolute (simulation.liquidity_param, temp_impact_param, risk_aversion in $).",
+    )
+    participation: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="rho: the order's share of the window's volume (relative impact); null = 0.05.",
+    )
+    temporary_impact: float | None = Field(
+        None,
+        gt=0,
+        le=100,
+        description="eta: temporary cost per share / price, per unit of daily volatility and of "
+        "the step's participation (relative impact); null = 0.142 rho^-0.4 (Almgren et al. 2005, "
+        "linearised at rho).",
+    )
+    permanent_impact: float | None = Field(
+        None,
+        ge=0,
+        le=100,
+        description="gamma: permanent impact per unit of daily volatility and of the day's volume "
+        "sold (relative impact); null = 0.314 (Almgren et al. 2005).",
+    )
+    urgency: float | None = Field(
+        None,
+        ge=0,
+        le=100,
+        description="U: the calibrated schedule's kappa N, which sets lambda (relative impact; 0 "
+        "= risk neutral); null = 1.",
+    )
+
+    @field_validator("participation", "temporary_impact", "permanent_impact", "urgency")
+    @classmethod
+    def _relative_only(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and info.data.get("impact") == "absolute":
+            raise ValueError(
+                "only used with replay.impact: relative (absolute impact is "
+                "simulation.liquidity_param, temp_impact_param and risk_aversion in $); remove it "
+                "or set replay.impact: relative"
+            )
+        return value
 
     @model_validator(mode="after")
     def _check_split(self) -> ReplaySettings:
@@ -641,6 +712,32 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Files are added by `load_settings`, which knows their paths.
         return init_settings, env_settings
+
+    @model_validator(mode="after")
+    def _check_absolute_replay(self) -> Settings:
+        """Replayed bars in $ units need the simulated market's convexity (relative impact has
+        its own, checked with the bars)."""
+        sim = self.simulation
+        absolute = sim.price_model == "replay" and self.replay.impact == "absolute"
+        if absolute and sim.temp_impact_param <= sim.liquidity_param / 2:
+            raise ValueError(f"simulation.{CONVEXITY} with replay.impact: absolute")
+        return self
+
+    def unused_by_replay(self, given: Iterable[str]) -> str | None:
+        """A note naming the simulation settings in `given` (dotted names the user set) that
+        replay with relative impact does not use, and the replay setting that replaces each."""
+        if self.simulation.price_model != "replay" or self.replay.impact != "relative":
+            return None
+        unused = [name for name in REPLACED_BY_RELATIVE_IMPACT if f"simulation.{name}" in given]
+        if not unused:
+            return None
+        pairs = ", ".join(
+            f"simulation.{name} (replaced by replay.{REPLACED_BY_RELATIVE_IMPACT[name]})"
+            for name in unused
+        )
+        return (
+            f"not used by replay with relative impact: {pairs}; replay.impact: absolute uses them"
+        )
 
     @model_validator(mode="before")
     @classmethod

@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from rl_order_execution.data.bars import Bars, DataError, FloatArray
+from rl_order_execution.arrays import FloatArray
+from rl_order_execution.data.bars import Bars
+from rl_order_execution.errors import DataError
 
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
@@ -131,15 +133,19 @@ class Calibration:
     sigma: float  # std (ddof 1) of log returns between consecutive bars of one session
     mean_volume: float | None  # vbar: mean bar volume over the training sessions
     profile: FloatArray | None  # p_i: mean share of its session's volume of the bar at position i
+    bars_per_session: (
+        float  # B: mean number of bars in a training session (sigma_day = sigma sqrt B)
+    )
 
 
 def calibrate(bars: Bars, train: Split) -> Calibration:
-    """sigma, vbar and the intraday volume profile of the training sessions."""
+    """sigma, B, vbar and the intraday volume profile of the training sessions."""
     returns = [np.diff(np.log(bars.close[s.start : s.stop])) for s in train.sessions]
     r = np.concatenate(returns) if returns else np.zeros(0)
     sigma = float(r.std(ddof=1)) if r.size > 1 else 0.0
+    B = float(np.mean([s.size for s in train.sessions])) if train.sessions else 0.0
     if bars.volume is None:
-        return Calibration(sigma, None, None)
+        return Calibration(sigma, None, None, B)
     volumes = [bars.volume[s.start : s.stop] for s in train.sessions]
     mean_volume = float(np.concatenate(volumes).mean())
     longest = max(v.size for v in volumes)
@@ -150,4 +156,4 @@ def calibrate(bars: Bars, train: Split) -> Calibration:
             total[: v.size] += v / day
             count[: v.size] += 1
     profile = np.divide(total, count, out=np.zeros(longest), where=count > 0)
-    return Calibration(sigma, mean_volume, profile)
+    return Calibration(sigma, mean_volume, profile, B)

@@ -11,6 +11,7 @@ import numpy as np
 
 from rl_order_execution.evaluation.rollout import Evaluation
 from rl_order_execution.evaluation.statistics import StrategyMetrics, ratio_captured
+from rl_order_execution.market import MarketParams
 from rl_order_execution.market.replay import ReplayMarket, SplitSummary
 from rl_order_execution.strategies.replay import CALIBRATED, HINDSIGHT
 
@@ -28,13 +29,41 @@ class SessionCosts:
 
 
 @dataclass(frozen=True)
+class ImpactSummary:
+    """The impact the replayed market ran with (README, "Historical replay"): its units, the
+    training sessions' daily volatility, relative impact's eta and gamma (None in absolute
+    units), alpha and lambda in $, and TWAP's temporary cost at the mean bar."""
+
+    units: str
+    sigma_day: float
+    eta: float | None
+    gamma: float | None
+    alpha: float
+    lam: float
+    twap_temporary_cost_bps: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "impact": self.units,
+            "sigma_day": self.sigma_day,
+            "eta": self.eta,
+            "gamma": self.gamma,
+            "alpha": self.alpha,
+            "lambda": self.lam,
+            "twap_temporary_cost_bps": self.twap_temporary_cost_bps,
+        }
+
+
+@dataclass(frozen=True)
 class ReplaySummary:
-    """metrics.json's `replay` entry: the data, its calibration, the splits, the sessions."""
+    """metrics.json's `replay` entry: the data, its calibration and impact, the splits, the
+    sessions."""
 
     source: str
     sigma: float
     mean_volume: float | None
     stride: int
+    impact: ImpactSummary
     splits: list[SplitSummary]
     sessions: list[SessionCosts]
 
@@ -44,6 +73,7 @@ class ReplaySummary:
             "sigma": self.sigma,
             "mean_volume": self.mean_volume,
             "stride": self.stride,
+            **self.impact.to_json(),
             "splits": [s.to_json() for s in self.splits],
             "sessions": [s.to_json() for s in self.sessions],
         }
@@ -84,6 +114,19 @@ def session_costs(evaluation: Evaluation, market: ReplayMarket) -> list[SessionC
     ]
 
 
+def impact_summary(p: MarketParams, market: ReplayMarket) -> ImpactSummary:
+    i = market.impact
+    return ImpactSummary(
+        units="relative" if i.relative else "absolute",
+        sigma_day=i.sigma_day,
+        eta=i.eta,
+        gamma=i.gamma,
+        alpha=p.alpha,
+        lam=p.lam,
+        twap_temporary_cost_bps=i.twap_temporary_cost_bps(p.Q, p.N, p.P0),
+    )
+
+
 def replay_summary(evaluation: Evaluation, market: ReplayMarket) -> ReplaySummary:
     c = market.calibration
     return ReplaySummary(
@@ -91,6 +134,7 @@ def replay_summary(evaluation: Evaluation, market: ReplayMarket) -> ReplaySummar
         sigma=c.sigma,
         mean_volume=c.mean_volume,
         stride=market.stride,
+        impact=impact_summary(evaluation.params, market),
         splits=market.summaries(),
         sessions=session_costs(evaluation, market),
     )

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rl_order_execution.arrays import FloatArray
+from rl_order_execution.market.positivity import Execution, largest_trades, risky_largest_trade
 from rl_order_execution.market.prices import PriceModel, price_model
 from rl_order_execution.market.replay import ReplayMarket, Windows
-from rl_order_execution.market.shocks import FloatArray
 from rl_order_execution.market.volume import VOLUME_FACTOR, profile_bins, step_impacts, step_shares
 
 if TYPE_CHECKING:
@@ -96,15 +97,32 @@ class MarketParams:
         cls, sim: SimulationSettings, replay: ReplaySettings | None = None
     ) -> MarketParams:
         """The market of a run's settings; price_model replay reads (once) the bars that the
-        replay section names, and sigma becomes the training sessions' (mu 0)."""
+        replay section names, sigma becomes the training sessions' (mu 0), and with relative
+        impact alpha, beta, lambda and V are the bars' (README, "Historical replay")."""
         if sim.price_model == "replay":
             from rl_order_execution.config import ReplaySettings
             from rl_order_execution.market.replay import load_replay
 
             market = load_replay(sim, replay or ReplaySettings())
-            calibrated = {"volatility": market.calibration.sigma, "drift": 0.0}
+            calibrated: dict[str, Any] = {"volatility": market.calibration.sigma, "drift": 0.0}
+            impact = market.impact
+            if impact.relative:
+                calibrated |= {
+                    "liquidity_param": impact.alpha,
+                    "temp_impact_param": impact.beta,
+                    "risk_aversion": impact.lam,
+                    "market_volume": impact.V,
+                }
             return cls._of(sim.model_copy(update=calibrated), market)
         return cls._of(sim)
+
+    def largest_trade_risk(self, speed: float) -> Execution | None:
+        """Where the largest trade at `speed` times the TWAP rate, with the whole order held,
+        would execute at a price <= 0 on the path without shocks (README, "Which markets are
+        refused"; replayed bars: at the thinnest bar's beta_k in every step)."""
+        betas = self.betas if self.replay is None else np.full(self.N, self.replay.largest_beta)
+        trades = largest_trades(self.Q, self.N, speed, self.rate_basis)
+        return risky_largest_trade(self.P0, betas, trades)
 
     @classmethod
     def _of(cls, sim: SimulationSettings, replay: ReplayMarket | None = None) -> MarketParams:

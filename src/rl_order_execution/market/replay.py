@@ -6,12 +6,13 @@ simulated ones (one numpy call per step for all of them):
 
 - the price path H_k = P0 close_{t+k} / close_t, kept as increments H_{k+1} - H_k (the mid is
   S_k = H_k - alpha (Q - q_k): our permanent impact on top of the historical path);
-- the temporary impact beta_k = beta vbar / clip(u_k, vbar / 10, (beta / alpha) vbar) of the
-  bar's volume u_k, and the market volume v_k = (V / N) u_k / vbar in model units;
+- the temporary impact beta_k = beta vbar / clip(u_k, vbar / 10, thick vbar) of the bar's volume
+  u_k (beta, alpha and thick from `impact`: relative or absolute units), and the market volume
+  v_k = (V / N) u_k / vbar in model units;
 - the training profile's shares w_k of the window's start position (VWAP, `volume_remaining`);
 - the quoted spread (ask - bid) / (close sigma) where the file has quotes.
 
-sigma, vbar and the profile come from the training sessions only (no look-ahead).
+sigma, B, vbar and the profile come from the training sessions only (no look-ahead).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rl_order_execution.arrays import FloatArray
 from rl_order_execution.data import (
     Bars,
     Calibration,
@@ -38,7 +40,10 @@ from rl_order_execution.data import (
     sessions_of,
     split_sessions,
 )
-from rl_order_execution.market.shocks import FloatArray, Shocks
+from rl_order_execution.data.bars import _row
+from rl_order_execution.market.impact import Impact, ImpactSpec, absolute_impact, relative_impact
+from rl_order_execution.market.positivity import WHOLE_ORDER, describe, refused_execution
+from rl_order_execution.market.shocks import Shocks
 
 if TYPE_CHECKING:
     from rl_order_execution.config import ReplaySettings, SimulationSettings
@@ -208,6 +213,7 @@ class ReplayMarket:
     stride: int
     has_volume: bool
     has_quotes: bool
+    impact: Impact
 
     def summaries(self) -> list[SplitSummary]:
         out = []
@@ -226,44 +232,61 @@ class ReplayMarket:
         return out
 
     @property
+    def thinnest_bar(self) -> int:
+        """The row of the bar with the largest beta_k in a session that is replayed."""
+        beta = self.train.tables.beta
+        rows = [
+            s.start + int(beta[s.start : s.stop].argmax())
+            for sp in self.splits
+            for s in sp.sessions
+        ]
+        return max(rows, key=lambda row: (beta[row], -row))
+
+    @property
     def largest_beta(self) -> float:
         """The largest beta_k of any bar in a session that is replayed."""
-        beta = self.train.tables.beta
-        kept = [beta[s.start : s.stop].max() for split in self.splits for s in split.sessions]
-        return float(max(kept))
+        return float(self.train.tables.beta[self.thinnest_bar])
+
+    def profile_shares(self) -> FloatArray:
+        """The training profile's w of every start position a window of N bars can have, (R, N)
+        (1/N per step where the profile has no volume there, as VWAP trades)."""
+        N, cum = self.train.N, self.train.tables.profile_cum
+        starts = np.arange(len(cum) - N)[:, None]
+        shares = cum[starts + np.arange(1, N + 1)] - cum[starts + np.arange(N)]
+        total = shares.sum(axis=1, keepdims=True)
+        out: FloatArray = np.where(total > 0, shares / np.where(total > 0, total, 1.0), 1.0 / N)
+        return out
 
 
 @dataclass(frozen=True)
 class MarketScale:
-    """The model's numbers a window needs: Q, N, P0, alpha, beta, V."""
+    """The model's numbers a window needs: Q, N, P0 and how impact is set."""
 
     Q: float
     N: int
     P0: float
-    alpha: float
-    beta: float
-    V: float
+    impact: ImpactSpec
 
 
-def step_impacts_of_volume(u: FloatArray, vbar: float, alpha: float, beta: float) -> FloatArray:
-    """beta_k = beta vbar / clip(u, vbar / 10, (beta / alpha) vbar) (no upper clip at alpha 0)."""
-    high = beta / alpha * vbar if alpha > 0 else math.inf
+def step_impacts_of_volume(u: FloatArray, vbar: float, beta: float, thick: float) -> FloatArray:
+    """beta_k = beta vbar / clip(u, vbar / 10, thick vbar) (thick inf: no upper clip)."""
+    high = thick * vbar
     out: FloatArray = beta * vbar / np.minimum(np.maximum(u, vbar / THIN_VOLUME), high)
     return out
 
 
 def bar_tables(
-    bars: Bars, calibration: Calibration, scale: MarketScale, longest: int, with_spread: bool
+    bars: Bars, calibration: Calibration, impact: Impact, N: int, longest: int, with_spread: bool
 ) -> BarTables:
     """The per-bar values of every bar of the file; `longest` is the longest session kept (the
     training profile is padded with zeros to it)."""
     vbar = calibration.mean_volume
     if bars.volume is None or vbar is None:
-        beta = np.full(len(bars), scale.beta)
-        volume = np.full(len(bars), scale.V / scale.N)
+        beta = np.full(len(bars), impact.beta)
+        volume = np.full(len(bars), impact.V / N)
     else:
-        beta = step_impacts_of_volume(bars.volume, vbar, scale.alpha, scale.beta)
-        volume = scale.V / scale.N * bars.volume / vbar
+        beta = step_impacts_of_volume(bars.volume, vbar, impact.beta, impact.thick)
+        volume = impact.V / N * bars.volume / vbar
     profile = np.zeros(longest + 1)
     if calibration.profile is not None:
         known = calibration.profile[: len(profile)]
@@ -297,7 +320,8 @@ def replay_market(
     bars: Bars, scale: MarketScale, spec: SplitSpec, timezone: str, stride: int | None,
     with_spread: bool,
 ) -> ReplayMarket:  # fmt: skip
-    """Split the bars by time, calibrate on the training sessions, cut every split's windows."""
+    """Split the bars by time, calibrate on the training sessions, set the impact, cut every
+    split's windows."""
     source = str(bars.path)
     if with_spread:
         check_quotes(bars)
@@ -310,8 +334,9 @@ def replay_market(
             f"data file {source}: the training sessions have no volume (every bar 0): drop the "
             "volume column from replay.columns or choose other training dates"
         )
+    impact = market_impact(scale, calibration, source)
     longest = max(s.size for split in splits for s in split.sessions)
-    tables = bar_tables(bars, calibration, scale, longest, with_spread)
+    tables = bar_tables(bars, calibration, impact, scale.N, longest, with_spread)
     train, validation, test = (
         build_windows(split, s, tables, scale)
         for split, s in zip(splits, (None, step, step), strict=True)
@@ -326,13 +351,75 @@ def replay_market(
         stride=step,
         has_volume=bars.volume is not None,
         has_quotes=bars.bid is not None and bars.ask is not None,
+        impact=impact,
+    )
+
+
+def market_impact(scale: MarketScale, calibration: Calibration, source: str) -> Impact:
+    """The impact of the settings on these bars; relative impact needs price movement and enough
+    bars per training session to scale by."""
+    spec, bars = scale.impact, calibration.bars_per_session
+    sigma_day = calibration.sigma * math.sqrt(bars)
+    if not spec.relative:
+        return absolute_impact(spec, sigma_day)
+    if calibration.sigma <= 0:
+        raise DataError(
+            f"data file {source}: the training sessions show no price movement (sigma = 0), so "
+            "relative impact has nothing to scale by; set replay.impact: absolute (impact in $ "
+            "from simulation.liquidity_param and temp_impact_param)"
+        )
+    if bars <= spec.fewest_bars():
+        raise DataError(
+            f"data file {source}: the training sessions average {bars:g} bars, too few for "
+            f"relative impact (the cost stays convex only above 10 gamma / (2 eta) = "
+            f"{spec.fewest_bars():.4g}); set replay.impact: absolute or raise "
+            "replay.temporary_impact"
+        )
+    return relative_impact(spec, scale.Q, scale.N, scale.P0, calibration.sigma, bars)
+
+
+def check_positive(market: ReplayMarket, bars: Bars, scale: MarketScale) -> None:
+    """The positivity rule (README, "Which markets are refused") with the beta_k of the thinnest
+    bar of the replayed sessions at every step and the training profile's shares."""
+    impact, bar = market.impact, market.thinnest_bar
+    betas = np.full(scale.N, market.largest_beta)
+    refused = refused_execution(scale.P0, impact.alpha, scale.Q, betas, market.profile_shares())
+    if refused is None:
+        return
+    where = f"data file {market.source}"
+    if impact.relative:
+        fix = "lower replay.participation, replay.temporary_impact or replay.permanent_impact"
+    else:
+        fix = "lower simulation.temp_impact_param or liquidity_param, or raise start_price"
+    if refused.schedule == WHOLE_ORDER:
+        raise DataError(f"{where}: alpha {impact.alpha:.6g}: {describe(refused)}; {fix}")
+    thinnest = (
+        f"beta_k {market.largest_beta:.6g} of the thinnest replayed bar, {_row(bar, bars.path)} "
+        f"at {np.datetime_as_string(bars.time[bar], unit='s')}Z"
+    )
+    raise DataError(f"{where}: {describe(refused)} ({thinnest}); {fix}")
+
+
+def impact_spec(sim: SimulationSettings, replay: ReplaySettings) -> ImpactSpec:
+    """How the settings set a replay's impact (relative: the replay section's, absolute: $)."""
+    from rl_order_execution.market.volume import VOLUME_FACTOR
+
+    V = VOLUME_FACTOR * sim.total_shares if sim.market_volume is None else sim.market_volume
+    return ImpactSpec(
+        relative=replay.impact == "relative",
+        alpha=sim.liquidity_param,
+        beta=sim.temp_impact_param,
+        lam=sim.risk_aversion,
+        V=V,
+        participation=replay.participation,
+        temporary_impact=replay.temporary_impact,
+        permanent_impact=replay.permanent_impact,
+        urgency=replay.urgency,
     )
 
 
 def load_replay(sim: SimulationSettings, replay: ReplaySettings) -> ReplayMarket:
     """The replay market of a run's settings (read once per process and file version)."""
-    from rl_order_execution.market.volume import VOLUME_FACTOR
-
     if replay.path is None:
         raise DataError(
             "price_model replay needs replay.path: a CSV or Parquet bar file, or "
@@ -340,14 +427,8 @@ def load_replay(sim: SimulationSettings, replay: ReplaySettings) -> ReplayMarket
         )
     path = resolve_data_path(replay.path)
     stamp = (path.stat().st_mtime_ns, path.stat().st_size) if path.is_file() else None
-    V = VOLUME_FACTOR * sim.total_shares if sim.market_volume is None else sim.market_volume
     scale = MarketScale(
-        sim.total_shares,
-        sim.time_horizon,
-        sim.start_price,
-        sim.liquidity_param,
-        sim.temp_impact_param,
-        V,
+        sim.total_shares, sim.time_horizon, sim.start_price, impact_spec(sim, replay)
     )
     spec = SplitSpec(
         replay.train_fraction, replay.validation_fraction, replay.train_end, replay.validation_end
@@ -379,12 +460,5 @@ def _cached(
 ) -> ReplayMarket:
     bars = load_bars(Path(path), dict(columns), timestamp_format, quotes=with_spread)
     market = replay_market(bars, scale, spec, timezone, stride, with_spread)
-    floor = max(scale.alpha, market.largest_beta) * scale.Q
-    if floor >= scale.P0:
-        raise DataError(
-            f"data file {path}: impact would drive the price to zero or below on these bars: need "
-            f"start_price > max(liquidity_param, the largest beta_k = {market.largest_beta:g}) * "
-            f"total_shares ({scale.P0:g} <= {floor:g}); lower temp_impact_param or raise "
-            "start_price"
-        )
+    check_positive(market, bars, scale)
     return market

@@ -12,6 +12,7 @@ from rl_order_execution.reporting.tables import (
     VOLUME_HEADERS,
     fmt,
     gap_ci,
+    impact_line,
     savings_ci,
     seeds_rows,
     session_headers,
@@ -92,6 +93,8 @@ def _replay(report: RunReport) -> list[str]:
         "",
         f"Data: `{r.source}`; sigma {r.sigma:.4g} per bar (training sessions, ddof 1); "
         f"validation and test windows start every {r.stride} bars of a session.",
+        "",
+        impact_line(r),
         "",
         _md_table(SPLIT_HEADERS, split_rows(r)),
         "",

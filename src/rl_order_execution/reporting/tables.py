@@ -161,11 +161,24 @@ def split_rows(summary: ReplaySummary) -> list[list[str]]:
     ]
 
 
+def impact_line(summary: ReplaySummary) -> str:
+    """The impact a replayed market ran with, in one sentence."""
+    i = summary.impact
+    relative = "" if i.eta is None else f"eta {i.eta:.4g}, gamma {i.gamma:.4g}, "
+    return (
+        f"Impact in {i.units} units: sigma_day {i.sigma_day:.4%} (training sessions), "
+        f"{relative}alpha {i.alpha:.4g} $ per share, lambda {i.lam:.4g}; TWAP's temporary cost "
+        f"at the mean bar {i.twap_temporary_cost_bps:.3g} bps."
+    )
+
+
 def splits_table(summary: ReplaySummary) -> Table:
-    """The replayed data's time-ordered splits: dates, sessions and windows of each."""
+    """The replayed data's time-ordered splits: dates, sessions and windows of each, with the
+    impact the market ran with as its caption."""
     table = Table(
         title=f"Replayed bars: {summary.source} (sigma {summary.sigma:.3g} per bar, from the "
-        "training sessions)"
+        "training sessions)",
+        caption=impact_line(summary),
     )
     for col in SPLIT_HEADERS:
         table.add_column(col, justify="left" if col == "split" else "right")

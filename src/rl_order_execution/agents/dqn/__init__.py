@@ -15,7 +15,12 @@ from rl_order_execution.agents.dqn.search import suggest
 from rl_order_execution.agents.dqn.training import train
 
 SPEC = AgentSpec(
-    kind=DQNAgent.kind, train=train, load=DQNAgent.restore, suggest=suggest, resumable=train
+    kind=DQNAgent.kind,
+    train=train,
+    load=DQNAgent.restore,
+    suggest=suggest,
+    continuous=False,
+    resumable=train,
 )
 
 __all__ = [

@@ -139,4 +139,4 @@ def suggest(trial: optuna.trial.BaseTrial, opt: OptimizationSettings) -> dict[st
     }
 
 
-SPEC = AgentSpec(kind=KIND, train=train, load=restore, suggest=suggest)
+SPEC = AgentSpec(kind=KIND, train=train, load=restore, suggest=suggest, continuous=True)
