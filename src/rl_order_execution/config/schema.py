@@ -9,7 +9,7 @@ import datetime as dt
 import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import (
@@ -74,11 +74,12 @@ class SimulationSettings(_Section):
         "remaining",
         description="TWAP rate the multipliers scale: remaining = q_k/(N-k), initial = Q/N.",
     )
-    price_model: Literal["gbm", "ou", "jump", "garch", "replay"] = Field(
+    price_model: Literal["gbm", "ou", "jump", "garch", "replay", "book"] = Field(
         "gbm",
         description="Mid-price dynamics: gbm (geometric Brownian), ou (mean-reverting), "
-        "jump (GBM with Merton jumps), garch (GARCH(1,1) volatility clustering) or replay "
-        "(historical bars: see the replay section).",
+        "jump (GBM with Merton jumps), garch (GARCH(1,1) volatility clustering), replay "
+        "(historical bars: see the replay section) or book (a limit-order book: see the book "
+        "section).",
     )
     mean_reversion: float = Field(
         math.log(2) / 10,
@@ -144,7 +145,7 @@ class SimulationSettings(_Section):
     def _check_market(self) -> SimulationSettings:
         if self.lot_size >= self.total_shares:
             raise ValueError("lot_size must be smaller than total_shares")
-        if self.price_model == "replay":  # impact from replay.impact and the bars (Settings)
+        if self.price_model in ("replay", "book"):  # replay: replay.impact; book: its section
             return self
         if self.temp_impact_param <= self.liquidity_param / 2:
             raise ValueError(CONVEXITY)
@@ -193,6 +194,11 @@ class SimulationSettings(_Section):
                 "the spread feature needs bid and ask quotes, which only historical data has "
                 "(price_model replay); the simulated market can provide volume_remaining, "
                 "vwap_deviation, realised_vol"
+            )
+        if self.price_model == "book" and self.extra_features:
+            raise ValueError(
+                "the book market has its own six features (time, inventory, price, last move, "
+                "spread, imbalance); extra_features must be empty with price_model book"
             )
         if self.price_model == "replay" and self.volume_profile != "flat":
             raise ValueError(
@@ -309,6 +315,21 @@ DEFAULT_EPISODES: dict[str, int] = {"ddqn": 3000, "ppo": 6000, "sac": 1500}
 # steps (episodes x N at N = 50) on any horizon; the Double DQN's stays in episodes.
 STEP_BUDGET_AGENTS = ("ppo", "sac")
 BUDGET_HORIZON = 50
+
+
+# The book market (price_model book): its horizon, and the settings each agent trains with there
+# unless the user sets them (tuned on the book's defaults: README, "Limit-order book market").
+BOOK_HORIZON = 60
+BOOK_RL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "ddqn": {
+        "episodes": 20_000,
+        "updates_per_step": 2.0,
+        "epsilon_decay": 0.999,
+        "eval_interval": 500,
+    },
+    "ppo": {"episodes": 20_000, "eval_interval": 500, "ppo": {"learning_rate": 1e-3}},
+    "sac": {"episodes": 3000, "eval_interval": 150},
+}
 
 
 def episodes_for(agent: str, horizon: int) -> int:
@@ -700,6 +721,12 @@ class Settings(BaseSettings):
     optimization: OptimizationSettings = Field(default_factory=OptimizationSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     replay: ReplaySettings = Field(default_factory=ReplaySettings)
+    book: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The limit-order book market (price_model book): tick, spreads, imbalance "
+        "levels, fills, impact, book_actions, ...; validated when the market is built (README, "
+        '"Limit-order book market"); empty = its defaults.',
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -758,3 +785,26 @@ class Settings(BaseSettings):
         except (TypeError, ValueError):  # an invalid horizon is reported by its own field
             return data
         return {**data, "rl": {**rl, "episodes": episodes}}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _book_market(cls, data: object) -> object:
+        """On the book market N defaults to 60 and every rl setting left unset takes the agent's
+        book default (BOOK_RL_DEFAULTS). Pydantic runs `before` validators last defined first,
+        so the budget set here is one `_step_budget` leaves alone."""
+        if not isinstance(data, dict):
+            return data
+        sim, rl = data.get("simulation"), data.get("rl") or {}
+        if (
+            not isinstance(sim, dict)
+            or sim.get("price_model") != "book"
+            or not isinstance(rl, dict)
+        ):
+            return data
+        merged = dict(rl)
+        for key, value in BOOK_RL_DEFAULTS.get(rl.get("agent", "ddqn"), {}).items():
+            if isinstance(value, dict) and isinstance(merged.get(key, {}), dict):
+                merged[key] = {**value, **merged.get(key, {})}
+            elif merged.get(key) is None:
+                merged[key] = value
+        return {**data, "simulation": {"time_horizon": BOOK_HORIZON, **sim}, "rl": merged}
