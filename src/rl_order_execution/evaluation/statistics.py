@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from scipy.stats import trim_mean
@@ -18,6 +18,15 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 Z95 = 1.959963984540054
+
+
+class Notional(Protocol):
+    """A market as the cost statistics need it (the simulated one, or the book): $ to bps."""
+
+    @property
+    def bps(self) -> float:
+        """Basis points of the arrival notional per $."""
+        ...
 
 
 # Metadata of a result field that not every run computes (`field(default=None, metadata=OPTIONAL)`):
@@ -69,7 +78,7 @@ class CostSummary:
         return {f"{prefix}_{key}": value for key, value in json_fields(self).items()}
 
 
-def summary(values: FloatArray, p: MarketParams, antithetic: bool = False) -> CostSummary:
+def summary(values: FloatArray, p: Notional, antithetic: bool = False) -> CostSummary:
     mean, std = float(values.mean()), float(values.std(ddof=1))
     se = standard_error(values, antithetic)
     return CostSummary(mean, std, se, mean * p.bps, std * p.bps)
@@ -112,7 +121,7 @@ def tail_mean(x: FloatArray, share: float) -> float:
 def savings_stats(
     baseline: FloatArray,
     values: FloatArray,
-    p: MarketParams,
+    p: Notional,
     antithetic: bool = False,
     bps_per_unit: float | None = None,
 ) -> Savings:

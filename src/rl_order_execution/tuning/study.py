@@ -7,7 +7,8 @@ import hashlib
 import json
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import optuna
@@ -48,14 +49,21 @@ FIRST_EDITION_MARKET = frozenset(
 )
 
 
-def market_hash(simulation: SimulationSettings, replay: ReplaySettings | None = None) -> str:
+def market_hash(
+    simulation: SimulationSettings,
+    replay: ReplaySettings | None = None,
+    book: Mapping[str, Any] | None = None,
+) -> str:
     """Eight hex digits identifying the market; the training seed is not part of it. A replayed
-    market is also its data: the replay section (file, columns, splits) is part of it."""
+    market is also its data: the replay section (file, columns, splits) is part of it; the book
+    market its `book:` section."""
     values = simulation.model_dump(mode="json", exclude={"seed"})
     defaults = type(simulation)().model_dump(mode="json")
     data = {k: v for k, v in values.items() if k in FIRST_EDITION_MARKET or v != defaults.get(k)}
     if simulation.price_model == "replay" and replay is not None:
         data["replay"] = replay.model_dump(mode="json")
+    if simulation.price_model == "book" and book:
+        data["book"] = dict(book)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
 
 
@@ -65,7 +73,8 @@ def resolve_study_name(settings: Settings) -> str:
     if not opt.study_name_includes_market_hash:
         return opt.study_name
     agent = "" if settings.rl.agent == "ddqn" else f"-{settings.rl.agent}"  # own search space
-    return f"{opt.study_name}{agent}-{market_hash(settings.simulation, settings.replay)}"
+    market = market_hash(settings.simulation, settings.replay, settings.book)
+    return f"{opt.study_name}{agent}-{market}"
 
 
 def make_pruner(opt: OptimizationSettings) -> optuna.pruners.BasePruner:

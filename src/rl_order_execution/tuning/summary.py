@@ -46,6 +46,10 @@ class OptimizeResult:
 def _reference(settings: Settings) -> str:
     """What the best trial's savings compare with: the exact optimum's expected savings, or on
     replayed bars the calibrated optimum's savings on the same validation windows."""
+    if settings.simulation.price_model == "book":
+        from rl_order_execution.agents.book import advantage_bps, book_params
+
+        return f"exact menu optimum: {advantage_bps(book_params(settings)):.4f} bps"
     p = MarketParams.from_settings(settings.simulation, settings.replay)
     if p.replay is not None:
         from rl_order_execution.agents.validation import Validator
