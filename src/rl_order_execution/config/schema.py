@@ -322,9 +322,9 @@ BUDGET_HORIZON = 50
 BOOK_HORIZON = 60
 BOOK_RL_DEFAULTS: dict[str, dict[str, Any]] = {
     "ddqn": {
-        "episodes": 20_000,
+        "episodes": 10_000,
         "updates_per_step": 2.0,
-        "epsilon_decay": 0.999,
+        "epsilon_decay": 0.998,
         "eval_interval": 500,
     },
     "ppo": {"episodes": 20_000, "eval_interval": 500, "ppo": {"learning_rate": 1e-3}},
