@@ -30,7 +30,14 @@ from rl_order_execution.sweeps.aggregate import (
     iqm,
     iqm_with_ci,
 )
-from rl_order_execution.sweeps.cell import CellJob, CellSummary, run_cell
+from rl_order_execution.sweeps.cell import (
+    AttemptLost,
+    CellJob,
+    CellSummary,
+    cell_settings,
+    fingerprint,
+    run_cell,
+)
 from rl_order_execution.sweeps.command import sweep_command
 from rl_order_execution.sweeps.report import quality_table
 
@@ -161,6 +168,34 @@ def test_workers_and_scheduler_together_are_refused(tmp_path: Path) -> None:
     assert "--workers" in err
 
 
+# --- a cell ---
+
+
+def test_a_cell_has_the_settings_of_rl_exec_run() -> None:
+    from rl_order_execution.cli import build_settings
+
+    market = Path("benchmarks/markets/jump.yaml")
+    run, _ = build_settings(market, no_best_params=True, seed=7, agent="ppo", episodes=11)
+    cell = cell_settings(market, "ppo", 7, {"rl.episodes": 11})
+    assert cell.model_dump() == run.model_dump()
+
+
+def test_fingerprint_ignores_where_a_run_writes_not_what_it_computes() -> None:
+    market = Path("benchmarks/markets/default.yaml")
+    base = fingerprint(cell_settings(market, "ddqn", 1, {}))
+    elsewhere = {"logging.output_root": "/elsewhere", "logging.progress": False}
+    assert fingerprint(cell_settings(market, "ddqn", 1, elsewhere)) == base
+    assert fingerprint(cell_settings(market, "ddqn", 1, {"rl.episodes": 7})) != base
+    assert fingerprint(cell_settings(market, "ddqn", 2, {})) != base
+
+
+def test_an_attempt_started_again_after_its_worker_died_is_lost(tmp_path: Path) -> None:
+    job = CellJob("c", str(tmp_path), {}, "f", attempt=1, session="s")
+    job.work_dir.mkdir()  # what the attempt on the dead worker left
+    with pytest.raises(AttemptLost):
+        run_cell(job)
+
+
 # --- the aggregate ---
 
 
@@ -250,10 +285,11 @@ def test_local_cluster_workers_are_one_thread_processes_on_localhost() -> None:
 @pytest.fixture(scope="module")
 def straight_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path, str]:
     """A sweep of four cells on two workers that nothing interrupts."""
-    os.chdir(ROOT)
     folder = tmp_path_factory.mktemp("straight")
     out = folder / "sweep"
-    code, stdout, _ = sweep(write_spec(folder), out, workers=2)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(ROOT)
+        code, stdout, _ = sweep(write_spec(folder), out, workers=2)
     return code, out, stdout
 
 
@@ -365,9 +401,13 @@ def _start(spec: Path, out: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def _wait_for(condition: Any, within: float = 90.0) -> None:
+def _wait_for(condition: Any, sweep: subprocess.Popen[bytes], within: float = 120.0) -> None:
+    """Until `condition()`, while the sweep runs (its output is shown if it ended first)."""
     deadline = time.monotonic() + within
     while not condition():
+        if sweep.poll() is not None:
+            stdout, stderr = sweep.communicate()
+            pytest.fail(f"the sweep ended (exit {sweep.returncode}):\n{stdout!r}\n{stderr!r}")
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
 
@@ -379,7 +419,7 @@ def test_resume_after_sigkill_keeps_finished_cells_and_aggregates_alike(
     spec = write_spec(tmp_path)
     cells = out / "cells"
     first = _start(spec, out)
-    _wait_for(lambda: any(cells.glob("*/cell.json")))
+    _wait_for(lambda: any(cells.glob("*/cell.json")), first)
     workers = worker_processes(psutil.Process(first.pid))
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
@@ -403,13 +443,13 @@ def test_resume_after_sigkill_keeps_finished_cells_and_aggregates_alike(
 def test_ctrl_c_stops_the_sweep_and_its_workers(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     proc = _start(write_spec(tmp_path), out)
-    _wait_for(lambda: any((out / "cells").glob(".default-*")))  # cells are running
+    _wait_for(lambda: any((out / "cells").glob(".default-*")), proc)  # cells are running
     workers = worker_processes(psutil.Process(proc.pid))
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130
     lines = stderr.decode().strip().splitlines()
-    assert len(lines) == 1
+    assert len(lines) == 1, stderr.decode()
     assert lines[0].startswith("interrupted: stopped by Ctrl-C; ")
     assert "run the same command again" in lines[0]
     assert gone(workers, within=5)

@@ -145,7 +145,7 @@ def run_cell(job: CellJob) -> CellSummary:
     try:
         work.mkdir(parents=True)
     except FileExistsError:  # the same attempt started on a worker that then died
-        raise AttemptLost("its worker process died (killed, or out of memory)") from None
+        raise AttemptLost("the worker running this attempt died") from None
     settings = Settings.model_validate(job.settings)
     if fingerprint(settings) != job.fingerprint:
         raise RuntimeError(f"settings changed in transit (fingerprint {fingerprint(settings)})")

@@ -23,7 +23,14 @@ from distributed.scheduler import KilledWorker
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from rl_order_execution.sweeps.cell import LOG_FILE, CellJob, CellSummary, Settings, run_cell
+from rl_order_execution.sweeps.cell import (
+    LOG_FILE,
+    AttemptLost,
+    CellJob,
+    CellSummary,
+    Settings,
+    run_cell,
+)
 from rl_order_execution.sweeps.spec import SweepError
 
 CONNECT_TIMEOUT = 30.0  # seconds to reach an existing scheduler before the sweep gives up
@@ -165,7 +172,7 @@ def _failure(future: Future[CellSummary]) -> str:
     if future.status == "cancelled":
         return "cancelled by the scheduler"
     exc = future.exception()  # type: ignore[no-untyped-call]
-    if isinstance(exc, KilledWorker):
+    if isinstance(exc, KilledWorker | AttemptLost):
         return DIED
     first = (str(exc).strip().splitlines() or [""])[0][:300]
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
