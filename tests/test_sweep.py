@@ -196,6 +196,18 @@ def test_an_attempt_started_again_after_its_worker_died_is_lost(tmp_path: Path) 
         run_cell(job)
 
 
+def test_quality_spec_is_every_market_with_the_default_agent_and_3_seeds() -> None:
+    from rl_order_execution.sweeps.command import plan_cells
+    from rl_order_execution.sweeps.spec import load_spec
+
+    spec = load_spec(Path("benchmarks/sweeps/quality.yaml"))
+    presets = sorted(p.stem for p in Path("benchmarks/markets").glob("*.yaml"))
+    assert sorted(m.name for m in spec.markets) == presets
+    assert spec.agents == ("ddqn",)
+    assert spec.seeds == (536987300, 1944468666, 233227757)  # rl-exec run --seeds 3's, seed 42
+    assert len(plan_cells(spec, Path("quality.yaml"))) == 3 * len(presets)
+
+
 # --- the aggregate ---
 
 
