@@ -35,6 +35,7 @@ from rich.table import Table
 from rl_order_execution.agents.dqn import DQNAgent, train
 from rl_order_execution.agents.greedy import GreedyAgent
 from rl_order_execution.agents.registry import AGENTS, agent_spec
+from rl_order_execution.agents.training import TrainHooks
 from rl_order_execution.agents.validation import Validator
 from rl_order_execution.config import RLSettings, Settings
 from rl_order_execution.evaluation import evaluate, optimum_gap
@@ -126,7 +127,9 @@ def _quality_run(
             raise _Stop
 
     with contextlib.suppress(_Stop):
-        agent_spec(settings.rl.agent).train(settings, validation_hook=hook, validator=validator)
+        agent_spec(settings.rl.agent).train(
+            settings, MarketParams.of(settings), TrainHooks(validation=hook, validator=validator)
+        )
     return {
         "seed": settings.simulation.seed,
         "seconds_to_target": state["seconds"],
@@ -288,7 +291,7 @@ def training_throughput(kind: str, budget_fraction: float = 1.0) -> Throughput:
         nonlocal vector_steps
         vector_steps += 1
 
-    result = agent_spec(kind).train(settings, progress=count)
+    result = agent_spec(kind).train(settings, MarketParams.of(settings), TrainHooks(progress=count))
     return Throughput(
         episodes=result.episodes,
         env_steps=vector_steps * _lockstep_width(settings.rl),
@@ -349,7 +352,7 @@ def busy_core_ratio(episodes: int) -> dict[str, float]:
 
 def _timed_train(settings: Settings) -> float:
     start = time.perf_counter()
-    train(settings)
+    train(settings, MarketParams.of(settings))
     return time.perf_counter() - start
 
 
@@ -515,7 +518,7 @@ def main() -> None:
             write_json(args.output, results)
         return
     # one fixed validation set (the default run's) for every contender; the seeds vary training
-    validator = Validator.from_settings(Settings())
+    validator = Validator.from_settings(Settings(), MarketParams.of(Settings()))
     seeds = seed_list(Settings().simulation.seed, args.seeds)
     results["seeds"] = seeds
     for kind in args.agents:  # warm up torch and SB3: no contender pays first-call costs

@@ -68,7 +68,7 @@ def snapped_share(config: Path) -> float | None:
     p = MarketParams.from_settings(settings.simulation, settings.replay)
     if p.replay is not None:  # no exact optimum to round on real bars
         return None
-    metrics = evaluate_strategies(settings, [TWAP(), SnappedOptimalStrategy()]).metrics(
+    metrics = evaluate_strategies(settings, p, [TWAP(), SnappedOptimalStrategy()]).metrics(
         exact_gap=optimum_gap(p)
     )
     gap = metrics["optimal-snapped"].gap_captured

@@ -7,11 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from rl_order_execution.agents.checkpoint import (
-    CheckpointError,
-    load_checkpoint,
-    save_checkpoint,
-)
+from rl_order_execution.agents.checkpoint import load_checkpoint, save_checkpoint
 from rl_order_execution.agents.dqn import (
     Batch,
     DQNAgent,
@@ -24,7 +20,7 @@ from rl_order_execution.agents.greedy import GreedyAgent
 from rl_order_execution.agents.registry import AGENTS, UnknownAgentKind, agent_spec
 from rl_order_execution.agents.training import TrainResult
 from rl_order_execution.config import RLSettings, Settings
-from rl_order_execution.errors import UserError
+from rl_order_execution.errors import CheckpointError, UserError
 from rl_order_execution.market import (
     OBS_DIM,
     MarketParams,

@@ -33,9 +33,10 @@ def test_median_time_counts_a_run_that_never_got_there_as_slowest(bench: ModuleT
 
 def test_a_quality_run_stops_at_the_target_share(bench: ModuleType) -> None:
     from rl_order_execution.agents.validation import Validator
+    from rl_order_execution.market import MarketParams
 
     settings = bench._settings(200, eval_interval=10, validation_episodes=50)
-    validator = Validator.from_settings(settings)
+    validator = Validator.from_settings(settings, MarketParams.of(settings))
     run = bench._quality_run(settings, 60.0, validator)
     # either it got there (and stopped at once) or it used every episode without getting there
     if run["seconds_to_target"] is not None:

@@ -182,7 +182,7 @@ def test_continuous_checkpoint_under_a_profile_restores_the_policy() -> None:
         }
     )
     spec = agent_spec("ppo")
-    result = spec.train(settings)
+    result = spec.train(settings, MarketParams.of(settings))
     restored = spec.load(settings, result.agent.policy_state(), torch.device("cpu"))
     p = MarketParams(volume_bins=U)
     obs = np.zeros((8, p.obs_dim), dtype=np.float32)

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from rl_order_execution.cli import app
-from rl_order_execution.config import Settings, SimulationSettings
+from rl_order_execution.config import Settings, SettingsError, SimulationSettings
 from rl_order_execution.experiment import market_warnings
 from rl_order_execution.market import MarketParams
 from rl_order_execution.market.positivity import (
@@ -73,7 +73,7 @@ def test_the_rule_by_hand_on_plain_numbers() -> None:
 def test_markets_the_second_edition_refused_for_an_extreme_trade_now_load(
     changes: dict[str, Any],
 ) -> None:
-    SimulationSettings(**changes)
+    assert MarketParams.from_settings(SimulationSettings(**changes)).refused() is None
 
 
 def test_a_profile_with_a_step_at_a_tenth_of_the_mean_volume_runs(tmp_path: Path) -> None:
@@ -135,8 +135,9 @@ def test_a_market_where_only_the_largest_trade_prices_below_zero_warns_once_and_
     ],
 )
 def test_nonsense_markets_are_refused(changes: dict[str, float], message: str) -> None:
-    with pytest.raises(ValidationError) as refused:
-        SimulationSettings(**changes)
+    sim = SimulationSettings(**changes)  # the settings' own checks pass: the market is refused
+    with pytest.raises(SettingsError) as refused:
+        MarketParams.from_settings(sim)
     assert message in str(refused.value)
 
 

@@ -34,6 +34,7 @@ from rl_order_execution.market import MarketParams, shock_matrix
 from rl_order_execution.reporting import plots
 from rl_order_execution.reporting.tables import seeds_rows
 from rl_order_execution.runs import folders as run_folders
+from rl_order_execution.runs import training as run_training
 from rl_order_execution.strategies import reference_strategies
 from tests.test_cli import TINY  # the same tiny market as the CLI tests
 
@@ -209,13 +210,13 @@ def _result(updates: int, best: float, history: list[float] | None = None) -> Tr
 
 def test_training_warnings_flag_few_updates_and_no_improvement() -> None:
     settings = Settings()
-    assert experiment.training_warnings("agent", _result(2312, 39.4), settings, 25.7) == []
-    few = experiment.training_warnings("agent", _result(99, 39.4), settings, 25.7)
+    assert run_training.training_warnings("agent", _result(2312, 39.4), settings, 25.7) == []
+    few = run_training.training_warnings("agent", _result(99, 39.4), settings, 25.7)
     assert len(few) == 1 and "only 99 gradient updates" in few[0]
-    flat = experiment.training_warnings("agent", _result(2312, 25.7), settings, 25.7)
+    flat = run_training.training_warnings("agent", _result(2312, 25.7), settings, 25.7)
     assert len(flat) == 1 and "never improved on its untrained network" in flat[0]
     # a kind of agent whose untrained score is unknown: judged against its first validation
-    first = experiment.training_warnings("agent", _result(500, 3.0, [3.0, 1.0]), settings, None)
+    first = run_training.training_warnings("agent", _result(500, 3.0, [3.0, 1.0]), settings, None)
     assert len(first) == 1 and "never improved after its first check" in first[0]
 
 
@@ -238,7 +239,9 @@ def test_an_output_root_that_is_a_file_creates_nothing(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
 
 
-def _interrupt_after_tensorboard(settings: Settings, run_dir: Path, *args: Any, **kw: Any) -> None:
+def _interrupt_after_tensorboard(
+    settings: Settings, market: Any, run_dir: Path, *args: Any, **kw: Any
+) -> None:
     (run_dir / "events.out.tfevents.1.host.1.0").write_bytes(b"\x00")
     raise KeyboardInterrupt
 
@@ -399,4 +402,3 @@ def test_without_a_terminal_tables_are_wide_enough_for_every_name(
     _, result = trained
     assert "almgren-chriss" in result.stdout and "best-discrete" in result.stdout
     assert "…" not in result.stdout
-

@@ -62,9 +62,9 @@ def test_short_ppo_training_beats_twap_on_a_rising_market() -> None:
             "evaluation": {"episodes": 2000},
         }
     )
-    result = agent_spec("ppo").train(settings)
+    result = agent_spec("ppo").train(settings, MarketParams.of(settings))
     p = MarketParams.from_settings(settings.simulation, settings.replay)
-    metrics = evaluate_strategies(settings, [TWAP(), GreedyAgent(result.agent)]).metrics(
+    metrics = evaluate_strategies(settings, p, [TWAP(), GreedyAgent(result.agent)]).metrics(
         exact_gap=optimum_gap(p)
     )
     s = metrics["agent"].savings_cost

@@ -164,7 +164,7 @@ def test_training_validation_and_test_never_share_a_session(tmp_path: Path) -> N
     assert seen == set(range(len(p.replay.train)))
     assert p.replay.train.start.max() + 4 <= last_train
     # validation: the validation sessions' windows, at multiples of the stride (N)
-    validator = Validator.from_settings(s)
+    validator = Validator.from_settings(s, MarketParams.of(s))
     assert validator.shocks.windows is p.replay.validation
     assert set(validation.windows(4, 4)[1].tolist()) == set(p.replay.validation.start.tolist())
     # sigma from the training sessions only: the test bars do not move it

@@ -20,8 +20,10 @@ import torch
 from typer.testing import CliRunner
 
 from rl_order_execution.agents.dqn import train
+from rl_order_execution.agents.training import TrainHooks
 from rl_order_execution.cli import app
 from rl_order_execution.config import Settings
+from rl_order_execution.market import MarketParams
 from rl_order_execution.runs.resume import RESUME_FILE
 
 # a small market and agent: a few hundred episodes train in about a second
@@ -84,15 +86,17 @@ class Recorder:
 
 def test_training_resumed_from_any_checkpoint_ends_exactly_as_uninterrupted() -> None:
     settings = tiny()
-    whole = train(settings)
+    whole = train(settings, MarketParams.of(settings))
     recorder = Recorder()
-    recorded = train(settings, checkpoints=recorder)
+    recorded = train(settings, MarketParams.of(settings), TrainHooks(checkpoints=recorder))
     assert recorded.best_validation_bps == whole.best_validation_bps  # saving changes nothing
     episodes = [e for e, _ in recorder.saved]  # one save per 100 episodes crossed, and the end
     assert len(episodes) == 4 and episodes[0] >= 100 and episodes[-1] >= 400
     assert recorded.updates > 0
     for _, state in recorder.saved:
-        resumed = train(settings, checkpoints=Recorder(state))
+        resumed = train(
+            settings, MarketParams.of(settings), TrainHooks(checkpoints=Recorder(state))
+        )
         assert resumed.episodes == whole.episodes and resumed.updates == whole.updates
         assert resumed.history == whole.history
         assert resumed.best_validation_bps == whole.best_validation_bps

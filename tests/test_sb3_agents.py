@@ -13,7 +13,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from rl_order_execution.agents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from rl_order_execution.agents.checkpoint import load_checkpoint, save_checkpoint
 from rl_order_execution.agents.greedy import GreedyAgent
 from rl_order_execution.agents.registry import AGENTS, agent_spec, settings_kind
 from rl_order_execution.agents.sb3.env import LearnerReward, MarketVecEnv, speed_from_action
@@ -21,9 +21,10 @@ from rl_order_execution.agents.shaping import learner_reward
 from rl_order_execution.agents.training import TrainResult
 from rl_order_execution.cli import app
 from rl_order_execution.config import Settings
+from rl_order_execution.errors import CheckpointError
 from rl_order_execution.experiment import evaluate_strategies
 from rl_order_execution.market import MarketParams, VecContinuousExecutionEnv
-from rl_order_execution.strategies import TWAP
+from rl_order_execution.strategies import TWAP, Strategy
 from rl_order_execution.tuning import trial_settings
 
 KINDS = ("ppo", "sac")
@@ -145,7 +146,7 @@ def test_search_space_changes_only_the_agents_own_section(kind: str) -> None:
 @pytest.fixture(scope="module", params=KINDS)
 def trained(request: pytest.FixtureRequest) -> tuple[Settings, TrainResult]:
     settings = _tiny(request.param)
-    return settings, agent_spec(request.param).train(settings)
+    return settings, agent_spec(request.param).train(settings, MarketParams.of(settings))
 
 
 def test_checkpoint_round_trip_records_the_kind_and_restores_the_policy(
@@ -192,8 +193,9 @@ def test_a_crafted_checkpoint_cannot_run_code(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_same_seed_gives_the_same_numbers(kind: str) -> None:
-    a = agent_spec(kind).train(_tiny(kind, episodes=48))
-    b = agent_spec(kind).train(_tiny(kind, episodes=48))
+    tiny = _tiny(kind, episodes=48)
+    a = agent_spec(kind).train(tiny, MarketParams.of(tiny))
+    b = agent_spec(kind).train(tiny, MarketParams.of(tiny))
     assert [v.savings_bps for v in a.history] == [v.savings_bps for v in b.history]
     state_a, state_b = a.agent.policy_state(), b.agent.policy_state()
     assert state_a.keys() == state_b.keys()
@@ -208,7 +210,8 @@ def _savings_bps(settings: Settings, result: TrainResult) -> tuple[float, float]
     test = settings.model_copy(
         update={"evaluation": settings.evaluation.model_copy(update={"episodes": 2000})}
     )
-    metrics = evaluate_strategies(test, [TWAP(), GreedyAgent(result.agent)]).metrics()
+    strategies: list[Strategy] = [TWAP(), GreedyAgent(result.agent)]
+    metrics = evaluate_strategies(test, MarketParams.of(test), strategies).metrics()
     s = metrics["agent"].savings_cost
     return s.avg_savings_bps, (s.ci95_high_bps - s.ci95_low_bps) / 2
 
@@ -221,7 +224,7 @@ def test_short_training_beats_twap_on_the_default_market(kind: str, episodes: in
     settings = Settings.model_validate(
         {"rl": {"agent": kind, "episodes": episodes, "eval_interval": 100}}
     )
-    result = agent_spec(kind).train(settings)
+    result = agent_spec(kind).train(settings, MarketParams.of(settings))
     savings, half_width = _savings_bps(settings, result)
     assert savings - half_width > 10.0  # the optimum saves 40.7 bps; TWAP 0
     assert result.best_validation_bps > 10.0

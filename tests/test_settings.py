@@ -18,6 +18,7 @@ from rl_order_execution.config import (
     load_settings,
     value_sources,
 )
+from rl_order_execution.market import MarketParams
 
 
 def _write(path: Path, text: str) -> Path:
@@ -65,7 +66,6 @@ def test_env_variable_alone_overrides_default(monkeypatch: pytest.MonkeyPatch) -
         ("simulation:\n  volatilty: 0.1\n", "simulation.volatilty: unknown setting"),
         ("simulation:\n  total_shares: -5\n", "simulation.total_shares"),
         ("rl:\n  epsilon_start: 0.1\n  epsilon_end: 0.5\n", "epsilon_end must be <= epsilon_start"),
-        ("simulation:\n  start_price: 10\n", "would leave the mid at 0 by permanent impact alone"),
         ("simulation:\n  garch_alpha: 0.2\n", "garch_alpha \\+ garch_beta must be < 1"),
         ("simulation:\n  jump_std: -0.1\n", "simulation.jump_std"),
         ("simulation: [1, 2\n", "not valid YAML"),
@@ -79,6 +79,13 @@ def test_bad_config_is_a_clear_settings_error(tmp_path: Path, text: str, message
         load_settings(None, config, None)
 
 
+def test_a_nonsense_market_is_refused_where_the_market_is_built(tmp_path: Path) -> None:
+    config = _write(tmp_path / "c.yaml", "simulation:\n  start_price: 10\n")
+    settings, _ = load_settings(None, config, None)
+    with pytest.raises(SettingsError, match="would leave the mid at 0 by permanent impact alone"):
+        MarketParams.of(settings)
+
+
 def test_misspelt_env_variable_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RL_SIMULATION__RISK_AVERSON", "0.7")
     with pytest.raises(SettingsError, match="risk_averson: unknown setting"):
@@ -90,8 +97,12 @@ def test_missing_explicit_config_file(tmp_path: Path) -> None:
         load_settings(None, tmp_path / "nope.yaml", None, require_config=True)
 
 
-def _market(**changes: Any) -> SimulationSettings:
-    return SimulationSettings(total_shares=1000, start_price=100, **changes)
+def _market(**changes: Any) -> MarketParams:
+    """The market of these settings: where a nonsense market is refused (README, "Which markets
+    are refused"); the settings' own checks (types, ranges, convexity) come first."""
+    return MarketParams.from_settings(
+        SimulationSettings(total_shares=1000, start_price=100, **changes)
+    )
 
 
 @pytest.mark.parametrize(
@@ -110,7 +121,7 @@ def test_only_the_permanent_impact_bound_remains_of_the_old_price_bound() -> Non
     """max(alpha, beta) Q < P0 was the second edition's rule; now alpha Q >= P0 is refused and a
     beta_k that prices only an extreme trade below zero is not (README, "Which markets are
     refused")."""
-    with pytest.raises(ValidationError, match=r"liquidity_param 0\.1 x total_shares 1000 >= "):
+    with pytest.raises(SettingsError, match=r"liquidity_param 0\.1 x total_shares 1000 >= "):
         _market(liquidity_param=0.1, temp_impact_param=0.06)
     _market(liquidity_param=0.01, temp_impact_param=0.1)  # 100 <= 100 before
     _market(liquidity_param=0.01, temp_impact_param=0.12)  # 100 <= 120 before

@@ -20,8 +20,9 @@ def _settings(**rl: object) -> Settings:
 
 
 def _metrics(settings: Settings) -> dict[str, StrategyMetrics]:
-    result = train(settings)
-    return evaluate_strategies(settings, [TWAP(), GreedyAgent(result.agent)]).metrics()
+    p = MarketParams.of(settings)
+    result = train(settings, p)
+    return evaluate_strategies(settings, p, [TWAP(), GreedyAgent(result.agent)]).metrics()
 
 
 def test_same_seed_same_metrics_different_seed_differs() -> None:
@@ -36,7 +37,7 @@ def test_same_seed_same_metrics_different_seed_differs() -> None:
 
 def test_every_strategy_sees_the_same_shocks() -> None:
     p = MarketParams(alpha=0.0)  # no permanent impact: mid prices depend on shocks only
-    ev = evaluate(p, [TWAP(), GreedyAgent(train(_settings()).agent)], shock_matrix(p, 3, 20))
+    ev = evaluate(p, [TWAP(), GreedyAgent(train(_settings(), p).agent)], shock_matrix(p, 3, 20))
     np.testing.assert_allclose(ev.trajectories["twap"].S, ev.trajectories["agent"].S)
 
 
@@ -104,9 +105,9 @@ def test_seeds_split_into_independent_streams() -> None:
 
 def test_short_training_captures_half_of_the_optimum_advantage() -> None:
     settings = Settings.model_validate({"rl": {"episodes": 400}})
-    result = train(settings)
+    result = train(settings, MarketParams.of(settings))
     p = MarketParams.from_settings(settings.simulation)
-    m = evaluate_strategies(settings, [TWAP(), GreedyAgent(result.agent)]).metrics(
+    m = evaluate_strategies(settings, p, [TWAP(), GreedyAgent(result.agent)]).metrics(
         exact_gap=optimum_gap(p)
     )
     gap = m["agent"].gap_captured

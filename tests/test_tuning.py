@@ -32,8 +32,10 @@ from typer.testing import CliRunner
 from rl_order_execution import tuning
 from rl_order_execution.agents.dqn import train
 from rl_order_execution.agents.registry import AGENTS
+from rl_order_execution.agents.training import NO_HOOKS, TrainHooks
 from rl_order_execution.cli import app
 from rl_order_execution.config import OptimizationSettings, Settings, SettingsError, load_settings
+from rl_order_execution.market import MarketParams
 from rl_order_execution.tuning import (
     Objective,
     OptimizeResult,
@@ -165,7 +167,8 @@ def test_objective_is_validation_savings_and_a_trained_agent_scores_higher(
     assert good.value is not None and bad.value is not None
     assert good.value > bad.value + 100  # bps: the untrained policy loses heavily to TWAP
     assert load(settings).best_trial.number == good.number
-    direct = train(trial_settings(settings, good.user_attrs["rl"]))
+    trial = trial_settings(settings, good.user_attrs["rl"])
+    direct = train(trial, MarketParams.of(trial))
     assert good.value == direct.best_validation_bps  # exactly train's validation savings
 
 
@@ -174,11 +177,11 @@ def test_failed_trial_is_recorded_with_reason_and_the_study_goes_on(
 ) -> None:
     calls: list[int] = []
 
-    def flaky(settings: Settings, **kwargs: Any) -> Any:
+    def flaky(settings: Settings, market: MarketParams, hooks: TrainHooks = NO_HOOKS) -> Any:
         calls.append(1)
         if len(calls) == 2:
             raise FloatingPointError("training diverged: the TD loss is not finite")
-        return train(settings, **kwargs)
+        return train(settings, market, hooks)
 
     monkeypatch.setitem(AGENTS, "ddqn", replace(AGENTS["ddqn"], train=flaky))
     settings = tiny(sqlite(tmp_path), n_trials=3, pruning=False)
@@ -199,7 +202,7 @@ def test_failed_trial_is_recorded_with_reason_and_the_study_goes_on(
 def test_worker_gives_up_after_consecutive_failures(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(settings: Settings, **kwargs: Any) -> Any:
+    def broken(settings: Settings, market: MarketParams, hooks: TrainHooks = NO_HOOKS) -> Any:
         raise RuntimeError("boom")
 
     monkeypatch.setitem(AGENTS, "ddqn", replace(AGENTS["ddqn"], train=broken))
@@ -422,7 +425,8 @@ def test_the_current_settings_are_scored_first_and_never_written(tmp_path: Path)
     (first,) = load(settings).get_trials()
     assert first.state == TrialState.COMPLETE and first.params == {}
     assert first.user_attrs["defaults"] == first.user_attrs["rl_key"] == defaults_key(settings)
-    assert first.value == train(trial_settings(settings, {})).best_validation_bps
+    trial = trial_settings(settings, {})
+    assert first.value == train(trial, MarketParams.of(trial)).best_validation_bps
     assert result.best_params_path is None and not (tmp_path / "best.yaml").exists()
     assert "not written: no trial beats the" in console.export_text()
 
@@ -465,7 +469,7 @@ def test_the_discount_is_searched_only_when_asked() -> None:
 def test_ctrl_c_during_optimize_prints_one_line_and_records_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def interrupted(settings: Settings, **kwargs: Any) -> Any:
+    def interrupted(settings: Settings, market: MarketParams, hooks: TrainHooks = NO_HOOKS) -> Any:
         raise KeyboardInterrupt
 
     monkeypatch.setitem(AGENTS, "ddqn", replace(AGENTS["ddqn"], train=interrupted))

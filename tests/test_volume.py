@@ -11,6 +11,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from rl_order_execution.config import Settings, SettingsError, SimulationSettings, load_settings
+from rl_order_execution.data.profiles import U_SHAPE, ProfileError, load_profile
+from rl_order_execution.errors import UserError
 from rl_order_execution.evaluation import evaluate, optimum_gap, rollout, run_checks
 from rl_order_execution.exact import (
     best_discrete_policy,
@@ -32,9 +34,6 @@ from rl_order_execution.market import (
     twap_value,
 )
 from rl_order_execution.market.volume import (
-    U_SHAPE,
-    ProfileError,
-    load_profile,
     step_impacts,
     step_shares,
 )
@@ -177,8 +176,9 @@ def test_bad_profile_files_are_one_line_errors_naming_the_file(
     with pytest.raises(ProfileError, match=problem) as info:
         load_profile(path)
     assert str(path) in str(info.value)
-    with pytest.raises(SettingsError) as settings_info:
-        load_settings({"simulation.volume_profile": str(path)}, None, None)
+    settings, _ = load_settings({"simulation.volume_profile": str(path)}, None, None)
+    with pytest.raises(UserError) as settings_info:  # read where the market is built
+        MarketParams.of(settings)
     message = str(settings_info.value)
     assert "\n" not in message and str(path) in message and problem.split()[0] in message
 
@@ -191,14 +191,15 @@ def test_profile_files_csv_with_header_and_yaml(tmp_path: Path) -> None:
 
 
 def test_market_check_uses_each_step_s_beta_k() -> None:
-    SimulationSettings(start_price=80.0, volume_profile="u_shape")  # TWAP prices above 0
+    market = MarketParams.from_settings  # the market is refused where it is built
+    market(SimulationSettings(start_price=80.0, volume_profile="u_shape"))  # TWAP prices above 0
     # TWAP at P0 = 10.2 (alpha Q = 10 < P0): step k at 10.2 - 0.01 x 20 k - beta_k x 20
     k = np.arange(50)
     prices = 10.2 - 0.01 * 20 * k - step_impacts(0.05, 0.01, step_shares(U_SHAPE, 50)) * 20
     worst = int(np.argmin(prices))
     assert prices[worst] < 0 and worst == 47
-    with pytest.raises(ValueError, match="volume_profile u_shape: beta_k ") as refused:
-        SimulationSettings(start_price=10.2, volume_profile="u_shape")
+    with pytest.raises(SettingsError, match="volume_profile u_shape: beta_k ") as refused:
+        market(SimulationSettings(start_price=10.2, volume_profile="u_shape"))
     expected = f"TWAP would sell 20 shares at step 47 at a price of {prices[worst]:.6g}"
     assert expected in str(refused.value)
 
@@ -236,7 +237,7 @@ def test_env_with_extra_features_passes_the_checker_and_a_short_training_runs() 
         rl={"episodes": 40, "n_envs": 8, "learning_starts": 64, "batch_size": 32},
         logging={"tensorboard": False, "progress": False},
     )
-    result = train(settings)
+    result = train(settings, MarketParams.of(settings))
     assert result.agent.speeds(observe(MarketParams.from_settings(sim), _start(sim))).shape == (2,)
 
 

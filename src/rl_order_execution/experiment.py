@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from rl_order_execution.agents.checkpoint import LoadedAgent, save_checkpoint, training_record
+from rl_order_execution.agents.checkpoint import LoadedAgent, save_checkpoint
 from rl_order_execution.agents.checkpoint import load_checkpoint as load_checkpoint
 from rl_order_execution.agents.greedy import GreedyAgent
 from rl_order_execution.agents.registry import agent_spec, settings_kind
-from rl_order_execution.agents.training import ScalarLogger, TrainingInterrupted, TrainResult
-from rl_order_execution.config import Settings, SettingsError, flatten
+from rl_order_execution.agents.training import TrainingInterrupted
+from rl_order_execution.config import Settings, SettingsError
 from rl_order_execution.evaluation import (
     TOLERANCE_SE,
     Evaluation,
@@ -61,13 +50,15 @@ from rl_order_execution.reporting import (
     write_json,
     write_text_atomic,
 )
-from rl_order_execution.runs.folders import RunInterrupted
-from rl_order_execution.runs.resume import (
-    ResumeFile,
-    RunManifest,
-    StopRequest,
-    rewind_tensorboard,
-    stop_on_interrupt,
+from rl_order_execution.reporting.book import BookReport
+from rl_order_execution.runs.resume import RunManifest
+from rl_order_execution.runs.training import (
+    FEW_UPDATES,
+    interrupted,
+    print_warnings,
+    resumable,
+    train_with_progress,
+    training_outcome,
 )
 from rl_order_execution.strategies import (
     CALIBRATED,
@@ -76,157 +67,6 @@ from rl_order_execution.strategies import (
     reference_strategies,
     replay_references,
 )
-
-
-@contextmanager
-def _tensorboard(
-    settings: Settings, run_dir: Path, resume: ResumeFile | None = None
-) -> Iterator[ScalarLogger | None]:
-    """The run's SummaryWriter; a resumed run first cuts the event files back to its checkpoint,
-    so every step is written once and the curves continue where they stopped."""
-    if resume is not None:
-        rewind_tensorboard(run_dir, resume.tensorboard_sizes())
-    if not settings.logging.tensorboard:
-        yield None
-        return
-    from torch.utils.tensorboard import SummaryWriter
-
-    continuing = any(run_dir.glob("events.out.tfevents.*"))
-    writer = SummaryWriter(log_dir=str(run_dir))
-    if not continuing:
-        rows = "\n".join(f"|{k}|{v}|" for k, v in flatten(settings).items())
-        writer.add_text("hyperparameters", f"|setting|value|\n|-|-|\n{rows}")
-    if resume is not None:
-        resume.before_save = writer.flush
-    try:
-        yield writer
-    finally:
-        writer.close()
-
-
-def _eps(value: float) -> str:
-    return "-" if np.isnan(value) else f"{value:.3f}"
-
-
-def train_with_progress(
-    settings: Settings, run_dir: Path, console: Console, resume: ResumeFile | None = None
-) -> TrainResult:
-    """Train, showing a Rich progress bar and logging to TensorBoard in run_dir; with `resume`,
-    continue from its checkpoint, save one every rl.checkpoint_interval episodes, and turn Ctrl-C
-    into a checkpoint and TrainingInterrupted."""
-    total = settings.rl.episodes
-    columns = (
-        TextColumn("[bold]training"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("episodes  return {task.fields[ret]:>8} bps  eps {task.fields[eps]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    disable = not settings.logging.progress
-    with (
-        _tensorboard(settings, run_dir, resume) as logger,
-        Progress(*columns, console=console, disable=disable, transient=False) as bar,
-        stop_on_interrupt(resume.stop if resume is not None else StopRequest()),
-    ):
-        first = settings.rl.epsilon_start if settings.rl.agent == "ddqn" else math.nan
-        task = bar.add_task("train", total=total, ret="n/a", eps=_eps(first))
-        last = [0.0]
-
-        def progress(done: int, stats: dict[str, float]) -> None:
-            now = time.perf_counter()
-            if now - last[0] > 0.1 or done >= total:  # redraw at most 10x a second
-                last[0] = now
-                ret = stats["return_bps"]
-                shown = "n/a" if np.isnan(ret) else f"{ret:.1f}"
-                eps = _eps(stats["epsilon"])  # PPO and SAC explore without one: "-"
-                bar.update(task, completed=min(done, total), ret=shown, eps=eps)
-
-        spec = agent_spec(settings_kind(settings))
-        if resume is None or spec.resumable is None:  # an agent kind without checkpoints
-            return spec.train(settings, logger=logger, progress=progress)
-        resume.start()
-        return spec.resumable(settings, logger=logger, progress=progress, checkpoints=resume)
-
-
-def _resumable(manifest: RunManifest, folder: Path, seed: int, settings: Settings) -> ResumeFile:
-    return ResumeFile(folder, manifest, seed, settings.rl.checkpoint_interval)
-
-
-def _interrupted(manifest: RunManifest, run_dir: Path, exc: TrainingInterrupted) -> RunInterrupted:
-    """Ctrl-C during training: the checkpoint is saved; say exactly how to continue."""
-    return RunInterrupted(
-        f"stopped by Ctrl-C after {exc.episodes:,} training episodes; checkpoint saved, resume "
-        f"with: rl-exec {manifest.command} --resume {run_dir}"
-    )
-
-
-FEW_UPDATES = 100  # fewer gradient updates than this and the agent is barely its initial network
-
-
-def initial_validation_bps(settings: Settings) -> float | None:
-    """Validation savings of the untrained network a training with these settings starts from
-    (same seed, same validation set): a run of one episode that makes no gradient update.
-    None when this kind of agent updates even then (its untrained score is not known)."""
-    rl = settings.rl.model_copy(update={"episodes": 1, "learning_starts": 2**62})
-    probe = agent_spec(settings_kind(settings)).train(settings.model_copy(update={"rl": rl}))
-    return probe.best_validation_bps if probe.updates == 0 else None
-
-
-def training_summary(result: TrainResult, asked: int, initial_bps: float | None) -> str:
-    """One line: episodes (asked and trained), updates, time, best validation savings."""
-    untrained = "" if initial_bps is None else f" (untrained network: {initial_bps:.2f} bps)"
-    return (
-        f"trained {result.episodes:,} episodes ({asked:,} asked), {result.updates:,} gradient "
-        f"updates in {result.seconds:.1f} s; best validation cost savings vs TWAP "
-        f"{result.best_validation_bps:.2f} bps{untrained}"
-    )
-
-
-def training_warnings(
-    name: str, result: TrainResult, settings: Settings, initial_bps: float | None
-) -> list[str]:
-    """What makes an agent's results not those of a trained agent."""
-    warnings = []
-    if result.updates == 0:
-        warnings.append(
-            f"{name} made no gradient update in {result.episodes:,} training episodes (learning "
-            f"starts after rl.learning_starts = {settings.rl.learning_starts:,} transitions): "
-            "its results are those of its random initial network, not of a trained agent"
-        )
-    elif result.updates < FEW_UPDATES:
-        warnings.append(
-            f"{name} made only {result.updates:,} gradient updates in {result.episodes:,} "
-            "training episodes: it is barely trained (train longer with --episodes)"
-        )
-    best = result.best_validation_bps
-    if result.updates > 0 and initial_bps is not None and best <= initial_bps:
-        warnings.append(
-            f"{name}'s validation savings never improved on its untrained network "
-            f"({best:.2f} vs {initial_bps:.2f} bps): training did not help"
-        )
-    elif initial_bps is None and len(result.history) > 1 and best <= result.history[0].savings_bps:
-        first = result.history[0]
-        warnings.append(
-            f"{name}'s validation savings never improved after its first check "
-            f"({first.savings_bps:.2f} bps after {first.episodes:,} episodes)"
-        )
-    return warnings
-
-
-def training_outcome(
-    name: str, settings: Settings, result: TrainResult, console: Console
-) -> tuple[dict[str, Any], list[str]]:
-    """Print the training summary; return metrics.json's training record and the warnings."""
-    initial = initial_validation_bps(settings)
-    console.print(training_summary(result, settings.rl.episodes, initial), highlight=False)
-    record = training_record(result) | {
-        "seed": settings.simulation.seed,
-        "episodes_asked": settings.rl.episodes,
-        "initial_validation_bps": initial,
-    }
-    return record, training_warnings(name, result, settings, initial)
 
 
 def market_warnings(settings: Settings, p: MarketParams) -> list[str]:
@@ -244,16 +84,11 @@ def market_warnings(settings: Settings, p: MarketParams) -> list[str]:
     ]
 
 
-def print_warnings(console: Console, warnings: Sequence[str], loud: bool = False) -> None:
-    style = "bold red" if loud else "yellow"
-    for text in warnings:
-        console.print(f"[{style}]warning:[/{style}] {text}", highlight=False, soft_wrap=True)
-
-
-def evaluate_strategies(settings: Settings, strategies: list[Strategy]) -> Evaluation:
-    """All strategies on the test shocks (evaluation.seed), in one batched pass each; on
+def evaluate_strategies(
+    settings: Settings, p: MarketParams, strategies: list[Strategy]
+) -> Evaluation:
+    """All strategies on market p's test shocks (evaluation.seed), in one batched pass each; on
     replayed bars, on every test window."""
-    p = MarketParams.from_settings(settings.simulation, settings.replay)
     if p.replay is not None:
         return evaluate(p, strategies, p.replay.test.shocks())
     ev = settings.evaluation
@@ -388,10 +223,15 @@ def seed_list(master: int, count: int) -> list[int]:
 
 def run_experiment(
     settings: Settings, run_dir: Path, console: Console, seeds: int = 1
-) -> RunReport:
-    """`rl-exec run`: train (once per seed), evaluate against TWAP and the exact benchmarks."""
+) -> RunReport | BookReport:
+    """`rl-exec run`: train (once per seed), evaluate against TWAP and the exact benchmarks. The
+    limit-order book market has its own pipeline (`book_experiment`)."""
+    if settings.simulation.price_model == "book":
+        from rl_order_execution.book_experiment import run_book
+
+        return run_book(settings, run_dir, console, seeds)
     run_dir.mkdir(parents=True, exist_ok=True)
-    p = MarketParams.from_settings(settings.simulation, settings.replay)
+    p = MarketParams.of(settings)
     noted = market_warnings(settings, p)
     print_warnings(console, noted)
     agents: list[Strategy] = []
@@ -407,16 +247,16 @@ def run_experiment(
         )
         folder.mkdir(parents=True, exist_ok=True)
         console.print(f"[bold]training[/bold] {name} (seed {seed})", highlight=False)
-        resumes.append(_resumable(manifest, folder, seed, seeded))
+        resumes.append(resumable(manifest, folder, seed, seeded))
         try:
-            result = train_with_progress(seeded, folder, console, resumes[-1])
+            result = train_with_progress(seeded, p, folder, console, resumes[-1])
         except TrainingInterrupted as exc:
-            raise _interrupted(manifest, run_dir, exc) from None
+            raise interrupted(manifest, run_dir, exc) from None
         save_checkpoint(folder / "model.pt", result, seeded)
         agents.append(GreedyAgent(result.agent, name=name))
-        training[name], notes = training_outcome(name, seeded, result, console)
+        training[name], notes = training_outcome(name, seeded, p, result, console)
         warnings += notes
-    evaluation = evaluate_strategies(settings, [*run_references(p), *agents])
+    evaluation = evaluate_strategies(settings, p, [*run_references(p), *agents])
     extra = {"training": training}
     outputs, data = report(settings, evaluation, run_dir, console, extra, warnings, noted)
     for resume in resumes:  # the run is complete: nothing left to resume
@@ -444,12 +284,12 @@ def _seeds_summary(
 
 def run_benchmark(settings: Settings, out_dir: Path, console: Console) -> bool:
     """`rl-exec benchmark`: closed forms vs Monte Carlo; True when they all agree."""
-    if settings.simulation.price_model == "replay":
+    if settings.simulation.price_model in ("replay", "book"):
         raise SettingsError(
             "rl-exec benchmark checks the simulated model's closed forms against Monte Carlo; "
-            "price_model replay has none (use rl-exec run on replayed bars)"
+            f"price_model {settings.simulation.price_model} has none (use rl-exec run)"
         )
-    p = MarketParams.from_settings(settings.simulation, settings.replay)
+    p = MarketParams.of(settings)
     shocks = shock_matrix(p, settings.evaluation.seed, settings.evaluation.episodes)
     checks, evaluation = run_checks(p, shocks)
     curve = frontier(p)
@@ -484,19 +324,26 @@ def run_benchmark(settings: Settings, out_dir: Path, console: Console) -> bool:
 
 def train_only(settings: Settings, run_dir: Path, console: Console) -> Path:
     """`rl-exec train`: train and save the checkpoint."""
+    if settings.simulation.price_model == "book":
+        raise SettingsError(
+            "rl-exec train saves checkpoints of the simulated and replayed markets; on price_model "
+            "book use rl-exec run (it trains, evaluates and reports)"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
-    p = MarketParams.from_settings(settings.simulation, settings.replay)
+    p = MarketParams.of(settings)
     print_warnings(console, market_warnings(settings, p))
     manifest = RunManifest("train", settings)
-    resume = _resumable(manifest, run_dir, settings.simulation.seed, settings)
+    resume = resumable(manifest, run_dir, settings.simulation.seed, settings)
     try:
-        result = train_with_progress(settings, run_dir, console, resume)
+        result = train_with_progress(settings, p, run_dir, console, resume)
     except TrainingInterrupted as exc:
-        raise _interrupted(manifest, run_dir, exc) from None
+        raise interrupted(manifest, run_dir, exc) from None
     path = run_dir / "model.pt"
     save_checkpoint(path, result, settings)
     resume.finish()
-    print_warnings(console, training_outcome("the agent", settings, result, console)[1], loud=True)
+    print_warnings(
+        console, training_outcome("the agent", settings, p, result, console)[1], loud=True
+    )
     print_outputs(console, {"checkpoint": path, "tensorboard": run_dir})
     return path
 
@@ -512,11 +359,11 @@ def evaluate_checkpoint(
         else f"{settings.evaluation.episodes:,} test episodes"
     )
     console.print(f"evaluating {checkpoint} on {test_set}")
-    p = MarketParams.from_settings(settings.simulation, settings.replay)
+    p = MarketParams.of(settings)
     noted = market_warnings(settings, p)
     print_warnings(console, noted)
     strategies = [*run_references(p), GreedyAgent(loaded.agent)]
-    evaluation = evaluate_strategies(settings, strategies)
+    evaluation = evaluate_strategies(settings, p, strategies)
     extra = {"checkpoint": str(checkpoint)}
     warnings = _checkpoint_warnings(loaded.payload.get("training", {}))
     outputs, data = report(settings, evaluation, run_dir, console, extra, warnings, noted)

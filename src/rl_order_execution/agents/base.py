@@ -13,14 +13,7 @@ import torch
 if TYPE_CHECKING:
     import optuna
 
-    from rl_order_execution.agents.training import (
-        Checkpoints,
-        ProgressFn,
-        ScalarLogger,
-        TrainResult,
-        ValidationHook,
-    )
-    from rl_order_execution.agents.validation import Validator
+    from rl_order_execution.agents.training import TrainHooks, TrainResult
     from rl_order_execution.config import OptimizationSettings, Settings
     from rl_order_execution.market import FloatArray, MarketParams
 
@@ -41,31 +34,10 @@ class Agent(Protocol):
 
 
 class TrainFn(Protocol):
-    """Train an agent of one kind on settings.simulation with settings.rl."""
+    """Train an agent of one kind on `market` (built once from the settings) with settings.rl."""
 
     def __call__(
-        self,
-        settings: Settings,
-        *,
-        logger: ScalarLogger | None = None,
-        progress: ProgressFn | None = None,
-        validation_hook: ValidationHook | None = None,
-        validator: Validator | None = None,
-    ) -> TrainResult: ...
-
-
-class ResumableTrainFn(Protocol):
-    """A TrainFn that can also save its whole state and continue from it (`--resume`)."""
-
-    def __call__(
-        self,
-        settings: Settings,
-        *,
-        logger: ScalarLogger | None = None,
-        progress: ProgressFn | None = None,
-        validation_hook: ValidationHook | None = None,
-        validator: Validator | None = None,
-        checkpoints: Checkpoints | None = None,
+        self, settings: Settings, market: MarketParams, hooks: TrainHooks = ...
     ) -> TrainResult: ...
 
 
@@ -82,7 +54,7 @@ class AgentSpec:
     load: LoadFn  # (settings it was trained with, policy_state(), device) -> the agent
     suggest: SuggestFn  # one Optuna configuration: the rl settings it changes
     continuous: bool  # acts with a speed in [0, max_multiplier], not an action_multipliers index
-    resumable: ResumableTrainFn | None = None  # train, with checkpoints to resume from; if any
+    resumable: bool = False  # train honours hooks.checkpoints: a run can resume (--resume)
 
     def largest_speed(self, p: MarketParams) -> float:
         """The largest multiple of the TWAP rate this kind of agent can ask for on market p."""
@@ -94,5 +66,5 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available (use cpu or auto)")
+        raise ValueError("rl.device cuda: no CUDA device is available (use cpu or auto)")
     return torch.device(device)

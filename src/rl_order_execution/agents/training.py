@@ -11,6 +11,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from rl_order_execution.agents.base import Agent
+    from rl_order_execution.agents.validation import Validator
 
 
 class ScalarLogger(Protocol):
@@ -43,6 +44,26 @@ class Checkpoints(Protocol):
         episode count crosses a checkpoint boundary, when training has finished, or when a stop
         was requested; after saving on a stop request it raises TrainingInterrupted."""
         ...
+
+
+@dataclass(frozen=True)
+class TrainHooks:
+    """What a training reports to and asks of its caller; every hook is optional.
+
+    `progress(episodes_done, stats)` after every vectorised step; `validation(episodes,
+    savings_bps)` after every validation (the tuner prunes by raising); `validator` replaces the
+    validation set drawn from the seed (a benchmark that varies the training seed keeps one fixed
+    set this way); `checkpoints` restores a saved run and is offered the state at every clean
+    point (agent kinds whose spec is `resumable`)."""
+
+    logger: ScalarLogger | None = None
+    progress: ProgressFn | None = None
+    validation: ValidationHook | None = None
+    validator: Validator | None = None
+    checkpoints: Checkpoints | None = None
+
+
+NO_HOOKS = TrainHooks()
 
 
 @dataclass

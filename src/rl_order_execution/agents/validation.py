@@ -25,10 +25,9 @@ class Validator:
         self.twap_cost = self.cost(TWAP())
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Validator:
-        """A run's validation set: 2 x validation_episodes antithetic episodes from its seed;
-        on replayed bars, the validation sessions' windows (never a test session)."""
-        p = MarketParams.from_settings(settings.simulation, settings.replay)
+    def from_settings(cls, settings: Settings, p: MarketParams) -> Validator:
+        """A run's validation set on market p: 2 x validation_episodes antithetic episodes from
+        its seed; on replayed bars, the validation sessions' windows (never a test session)."""
         if p.replay is not None:
             return cls(p, p.replay.validation.shocks())
         stream = TrainingSeeds.from_master(settings.simulation.seed).validation

@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -149,36 +148,7 @@ class SimulationSettings(_Section):
             return self
         if self.temp_impact_param <= self.liquidity_param / 2:
             raise ValueError(CONVEXITY)
-        refused = self._refused_execution()
-        if refused is not None:
-            raise ValueError(refused)
-        return self
-
-    def _refused_execution(self) -> str | None:
-        """The positivity rule (README, "Which markets are refused") on this market, in words."""
-        from rl_order_execution.market.positivity import WHOLE_ORDER, describe, refused_execution
-        from rl_order_execution.market.volume import profile_bins, step_impacts, step_shares
-
-        N = self.time_horizon
-        flat = self.volume_profile == "flat"
-        w = step_shares(profile_bins(self.volume_profile), N)
-        alpha, beta = self.liquidity_param, self.temp_impact_param
-        betas = np.full(N, beta) if flat else step_impacts(beta, alpha, w)
-        e = refused_execution(self.start_price, alpha, self.total_shares, betas, w)
-        if e is None:
-            return None
-        if e.schedule == WHOLE_ORDER:
-            return (
-                f"liquidity_param {alpha:g} x total_shares {self.total_shares:g} >= start_price "
-                f"{self.start_price:g}: {describe(e)}; lower liquidity_param"
-            )
-        profile = (
-            "" if flat else f" (volume_profile {self.volume_profile}: beta_k {betas[e.step]:.6g})"
-        )
-        return (
-            f"temp_impact_param {beta:g}{profile}: {describe(e)}; lower temp_impact_param or "
-            "liquidity_param, or raise start_price"
-        )
+        return self  # which markets are refused: checked where the market is built (market/)
 
     @field_validator("extra_features")
     @classmethod

@@ -1,7 +1,7 @@
 """The execution market (README, "The model"): parameters and state, price models behind one
 protocol, the batched dynamics, and the Gymnasium environments over them."""
 
-from rl_order_execution.arrays import FloatArray
+from rl_order_execution.arrays import FloatArray, IntArray
 from rl_order_execution.market.dynamics import (
     OBS_DIM,
     StepResult,
@@ -28,7 +28,7 @@ from rl_order_execution.market.envs import (
     VecExecutionEnv,
     register_envs,
 )
-from rl_order_execution.market.params import IntArray, MarketParams, MarketState
+from rl_order_execution.market.params import MarketParams, MarketState
 from rl_order_execution.market.prices import PRICE_MODELS, LQTransition, PriceModel, price_model
 from rl_order_execution.market.shocks import Shocks
 

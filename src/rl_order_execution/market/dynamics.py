@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from rl_order_execution.arrays import FloatArray
-from rl_order_execution.market.params import BASE_OBS_DIM, IntArray, MarketParams, MarketState
+from rl_order_execution.arrays import FloatArray, IntArray
+from rl_order_execution.market.params import BASE_OBS_DIM, MarketParams, MarketState
 from rl_order_execution.market.shocks import Shocks
 
 OBS_DIM = BASE_OBS_DIM  # the model's four features; p.obs_dim adds the extra ones

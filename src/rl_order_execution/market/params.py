@@ -8,16 +8,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rl_order_execution.arrays import FloatArray
-from rl_order_execution.market.positivity import Execution, largest_trades, risky_largest_trade
+from rl_order_execution.arrays import FloatArray, IntArray
+from rl_order_execution.errors import SettingsError
+from rl_order_execution.market.positivity import (
+    WHOLE_ORDER,
+    Execution,
+    describe,
+    largest_trades,
+    refused_execution,
+    risky_largest_trade,
+)
 from rl_order_execution.market.prices import PriceModel, price_model
 from rl_order_execution.market.replay import ReplayMarket, Windows
 from rl_order_execution.market.volume import VOLUME_FACTOR, profile_bins, step_impacts, step_shares
 
 if TYPE_CHECKING:
-    from rl_order_execution.config import ReplaySettings, SimulationSettings
+    from rl_order_execution.config import ReplaySettings, Settings, SimulationSettings
 
-IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
 BASE_OBS_DIM = 4  # time remaining, inventory remaining, price vs arrival, last move
 # optional observation features, appended in this order of the settings' list
@@ -114,7 +121,35 @@ class MarketParams:
                     "market_volume": impact.V,
                 }
             return cls._of(sim.model_copy(update=calibrated), market)
-        return cls._of(sim)
+        p = cls._of(sim)
+        refused = p.refused(sim.volume_profile)
+        if refused is not None:
+            raise SettingsError(f"setting simulation: {refused}")
+        return p
+
+    @classmethod
+    def of(cls, settings: Settings) -> MarketParams:
+        """The market of a command's settings: built once per command and passed down."""
+        return cls.from_settings(settings.simulation, settings.replay)
+
+    def refused(self, profile: str = "") -> str | None:
+        """Why a simulated market is refused, in words (README, "Which markets are refused"):
+        alpha Q >= P0, or TWAP or VWAP would execute a step at a price <= 0 without shocks."""
+        e = refused_execution(self.P0, self.alpha, self.Q, self.betas, self.w)
+        if e is None:
+            return None
+        if e.schedule == WHOLE_ORDER:
+            return (
+                f"liquidity_param {self.alpha:g} x total_shares {self.Q:g} >= start_price "
+                f"{self.P0:g}: {describe(e)}; lower liquidity_param"
+            )
+        shown = (
+            "" if self.is_flat else f" (volume_profile {profile}: beta_k {self.betas[e.step]:.6g})"
+        )
+        return (
+            f"temp_impact_param {self.beta:g}{shown}: {describe(e)}; lower temp_impact_param "
+            "or liquidity_param, or raise start_price"
+        )
 
     def largest_trade_risk(self, speed: float) -> Execution | None:
         """Where the largest trade at `speed` times the TWAP rate, with the whole order held,

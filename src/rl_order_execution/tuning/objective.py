@@ -11,14 +11,20 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import TrialState
 
 from rl_order_execution.agents.registry import agent_spec, settings_kind
+from rl_order_execution.agents.training import TrainHooks
 from rl_order_execution.config import RLSettings, Settings
+from rl_order_execution.market import MarketParams
 from rl_order_execution.tuning.study import DEFAULTS_ATTR, DONE_STATES, KEY_ATTR
+
+if TYPE_CHECKING:
+    from rl_order_execution.agents.book import BookTrainResult
+    from rl_order_execution.agents.training import TrainResult
 
 
 class SurplusTrial(Exception):
@@ -114,8 +120,19 @@ class Objective:
         tuned = trial_settings(self.settings, changes)
         trial.set_user_attr(KEY_ATTR, settings_key(tuned))
         hook = PruningHook(trial, opt.report_interval, prunable=not defaults)
-        result = spec.train(tuned, validation_hook=hook)
+        result = _train(tuned, hook)
         trial.set_user_attr("seconds", round(result.seconds, 3))
         if not math.isfinite(result.best_validation_bps):
             raise FloatingPointError("no finite validation result")
         return result.best_validation_bps
+
+
+def _train(settings: Settings, hook: PruningHook) -> TrainResult | BookTrainResult:
+    """Train the trial's agent on its market: the book market's own training (same search
+    spaces, its learner reward), or the agent's registered training."""
+    if settings.simulation.price_model == "book":
+        from rl_order_execution.agents.book import book_params, train_book_agent
+
+        return train_book_agent(settings, book_params(settings), validation_hook=hook)
+    market = MarketParams.of(settings)
+    return agent_spec(settings_kind(settings)).train(settings, market, TrainHooks(validation=hook))

@@ -20,7 +20,7 @@ SPEC = AgentSpec(
     load=DQNAgent.restore,
     suggest=suggest,
     continuous=False,
-    resumable=train,
+    resumable=True,
 )
 
 __all__ = [

@@ -21,12 +21,11 @@ from rl_order_execution.agents.dqn.agent import DQNAgent
 from rl_order_execution.agents.dqn.replay import NStepReturns, ReplayBuffer
 from rl_order_execution.agents.shaping import learner_reward
 from rl_order_execution.agents.training import (
+    NO_HOOKS,
     Checkpoints,
-    ProgressFn,
-    ScalarLogger,
+    TrainHooks,
     TrainingSeeds,
     TrainResult,
-    ValidationHook,
     ValidationPoint,
 )
 from rl_order_execution.agents.validation import Validator
@@ -202,9 +201,11 @@ class Session:
         self.started = time.perf_counter()
 
 
-def start_session(settings: Settings, checkpoints: Checkpoints | None) -> Session:
+def start_session(
+    settings: Settings, p: MarketParams, checkpoints: Checkpoints | None = None
+) -> Session:
     """A fresh training run from the seed, or the saved one continued."""
-    rl, p = settings.rl, MarketParams.from_settings(settings.simulation, settings.replay)
+    rl = settings.rl
     seeds = TrainingSeeds.from_master(settings.simulation.seed)
     saved = checkpoints.restore() if checkpoints is not None else None
     agent = DQNAgent.for_market(p, rl, resolve_device(rl.device), seeds.agent)
@@ -227,27 +228,13 @@ def start_session(settings: Settings, checkpoints: Checkpoints | None) -> Sessio
     return session
 
 
-def train(
-    settings: Settings,
-    *,
-    logger: ScalarLogger | None = None,
-    progress: ProgressFn | None = None,
-    validation_hook: ValidationHook | None = None,
-    validator: Validator | None = None,
-    checkpoints: Checkpoints | None = None,
-) -> TrainResult:
-    """Train a Double-DQN agent on settings.simulation with settings.rl.
-
-    `progress(episodes_done, stats)` is called after every vectorised step;
-    `validation_hook(episodes, savings_bps)` after every validation (the tuner prunes by raising).
-    `validator` replaces the validation set drawn from the seed (a benchmark that varies the
-    training seed keeps one fixed validation set this way). `checkpoints` restores a saved run
-    and is offered the state at the end of every iteration.
-    """
+def train(settings: Settings, market: MarketParams, hooks: TrainHooks = NO_HOOKS) -> TrainResult:
+    """Train a Double-DQN agent on `market` with settings.rl; `hooks` as for every agent
+    (`agents.training.TrainHooks`: progress, TensorBoard, validation, checkpoints)."""
     rl = settings.rl
-    if validator is None:
-        validator = Validator.from_settings(settings)
-    run = start_session(settings, checkpoints)
+    logger, progress, checkpoints = hooks.logger, hooks.progress, hooks.checkpoints
+    validator = hooks.validator or Validator.from_settings(settings, market)
+    run = start_session(settings, market, checkpoints)
     agent, collector, buffer, best, c = run.agent, run.collector, run.buffer, run.best, run.counters
     log_every = settings.logging.log_interval
 
@@ -279,8 +266,8 @@ def train(
             log.debug("validation after %d episodes: %.2f bps cost savings vs TWAP", episodes, bps)
             if logger is not None:
                 logger.add_scalar("eval/cost_savings_vs_twap_bps", bps, episodes)
-            if validation_hook is not None:
-                validation_hook(episodes, bps)
+            if hooks.validation is not None:
+                hooks.validation(episodes, bps)
 
         if progress is not None:
             ret = collector.mean_return

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from rl_order_execution.agents.base import AgentSpec
+from rl_order_execution.agents.training import NO_HOOKS, TrainHooks
 from rl_order_execution.config import OptimizationSettings, PPOSettings, Settings
 
 if TYPE_CHECKING:
@@ -21,12 +22,9 @@ if TYPE_CHECKING:
     from rl_order_execution.agents.sb3.agent import SB3Agent
     from rl_order_execution.agents.sb3.env import LearnerReward
     from rl_order_execution.agents.training import (
-        ProgressFn,
-        ScalarLogger,
         TrainResult,
-        ValidationHook,
     )
-    from rl_order_execution.agents.validation import Validator
+    from rl_order_execution.market import MarketParams
 
 KIND = "ppo"
 
@@ -72,27 +70,11 @@ def build(settings: Settings, env: LearnerReward, seed: int, device: torch.devic
     return model
 
 
-def train(
-    settings: Settings,
-    *,
-    logger: ScalarLogger | None = None,
-    progress: ProgressFn | None = None,
-    validation_hook: ValidationHook | None = None,
-    validator: Validator | None = None,
-) -> TrainResult:
-    """Train PPO on settings.simulation with settings.rl (budget, shaping) and settings.rl.ppo."""
+def train(settings: Settings, market: MarketParams, hooks: TrainHooks = NO_HOOKS) -> TrainResult:
+    """Train PPO on `market` with settings.rl (budget, shaping) and settings.rl.ppo."""
     from rl_order_execution.agents.sb3.training import train_sb3
 
-    return train_sb3(
-        KIND,
-        settings.rl.ppo.n_envs,
-        build,
-        settings,
-        logger=logger,
-        progress=progress,
-        validation_hook=validation_hook,
-        validator=validator,
-    )
+    return train_sb3(KIND, settings.rl.ppo.n_envs, build, settings, market, hooks)
 
 
 def restore(settings: Settings, state: dict[str, Any], device: torch.device) -> SB3Agent:

@@ -17,6 +17,7 @@ from torch import nn
 
 from rl_order_execution.agents.base import AgentSpec
 from rl_order_execution.agents.shaping import static_value
+from rl_order_execution.agents.training import NO_HOOKS, TrainHooks
 from rl_order_execution.config import OptimizationSettings, SACSettings, Settings
 from rl_order_execution.market import (
     MarketParams,
@@ -31,12 +32,8 @@ if TYPE_CHECKING:
     from rl_order_execution.agents.sb3.agent import SB3Agent
     from rl_order_execution.agents.sb3.env import LearnerReward
     from rl_order_execution.agents.training import (
-        ProgressFn,
-        ScalarLogger,
         TrainResult,
-        ValidationHook,
     )
-    from rl_order_execution.agents.validation import Validator
 
 KIND = "sac"
 START_LIMIT = 0.99  # the mean action starts within [-0.99, 0.99], where atanh is finite
@@ -119,27 +116,11 @@ def build(settings: Settings, env: LearnerReward, seed: int, device: torch.devic
     return model
 
 
-def train(
-    settings: Settings,
-    *,
-    logger: ScalarLogger | None = None,
-    progress: ProgressFn | None = None,
-    validation_hook: ValidationHook | None = None,
-    validator: Validator | None = None,
-) -> TrainResult:
-    """Train SAC on settings.simulation with settings.rl (budget, shaping) and settings.rl.sac."""
+def train(settings: Settings, market: MarketParams, hooks: TrainHooks = NO_HOOKS) -> TrainResult:
+    """Train SAC on `market` with settings.rl (budget, shaping) and settings.rl.sac."""
     from rl_order_execution.agents.sb3.training import train_sb3
 
-    return train_sb3(
-        KIND,
-        settings.rl.sac.n_envs,
-        build,
-        settings,
-        logger=logger,
-        progress=progress,
-        validation_hook=validation_hook,
-        validator=validator,
-    )
+    return train_sb3(KIND, settings.rl.sac.n_envs, build, settings, market, hooks)
 
 
 def restore(settings: Settings, state: dict[str, Any], device: torch.device) -> SB3Agent:

@@ -20,8 +20,10 @@ from rl_order_execution.agents.base import resolve_device
 from rl_order_execution.agents.sb3.agent import SB3Agent
 from rl_order_execution.agents.sb3.env import LearnerReward, MarketVecEnv
 from rl_order_execution.agents.training import (
+    NO_HOOKS,
     ProgressFn,
     ScalarLogger,
+    TrainHooks,
     TrainingSeeds,
     TrainResult,
     ValidationHook,
@@ -110,21 +112,19 @@ def train_sb3(
     n_envs: int,
     build: BuildFn,
     settings: Settings,
-    *,
-    logger: ScalarLogger | None = None,
-    progress: ProgressFn | None = None,
-    validation_hook: ValidationHook | None = None,
-    validator: Validator | None = None,
+    p: MarketParams,
+    hooks: TrainHooks = NO_HOOKS,
 ) -> TrainResult:
-    """Train an SB3 algorithm for settings.rl.episodes episodes on settings.simulation.
+    """Train an SB3 algorithm for settings.rl.episodes episodes on market p.
 
-    Hooks as for every agent (`agents.base.TrainFn`). Seeds: the env's stream and SB3's `seed=`
-    (its torch and numpy generators) both come from the master seed's SeedSequence.
+    Hooks as for every agent (`agents.training.TrainHooks`). Seeds: the env's stream and SB3's
+    `seed=` (its torch and numpy generators) both come from the master seed's SeedSequence.
     """
-    rl, p = settings.rl, MarketParams.from_settings(settings.simulation, settings.replay)
+    rl = settings.rl
     seeds = TrainingSeeds.from_master(settings.simulation.seed)
     market = MarketVecEnv(p, min(n_envs, rl.episodes), seeds.env)
     model = build(settings, LearnerReward(market, rl), seeds.agent, resolve_device(rl.device))
+    logger = hooks.logger
     model.set_logger(Logger(None, [TagWriter(logger)] if logger is not None else []))
     agent = SB3Agent(kind, model.policy, p)
     supervisor = Supervisor(
@@ -132,10 +132,10 @@ def train_sb3(
         market,
         budget=rl.episodes,
         eval_interval=rl.eval_interval,
-        validator=validator or Validator.from_settings(settings),
+        validator=hooks.validator or Validator.from_settings(settings, p),
         scalars=logger,
-        progress=progress,
-        validation_hook=validation_hook,
+        progress=hooks.progress,
+        validation_hook=hooks.validation,
     )
     start = time.perf_counter()
     model.learn(total_timesteps=NEVER, callback=supervisor, log_interval=_log_interval(model))
