@@ -13,7 +13,7 @@ from rich.console import Console
 from rl_order_execution.agents.checkpoint import LoadedAgent, save_checkpoint
 from rl_order_execution.agents.checkpoint import load_checkpoint as load_checkpoint
 from rl_order_execution.agents.greedy import GreedyAgent
-from rl_order_execution.agents.registry import agent_spec, settings_kind
+from rl_order_execution.agents.registry import AGENTS, agent_spec, settings_kind
 from rl_order_execution.agents.training import TrainingInterrupted
 from rl_order_execution.config import Settings, SettingsError
 from rl_order_execution.evaluation import (
@@ -51,6 +51,7 @@ from rl_order_execution.reporting import (
     write_text_atomic,
 )
 from rl_order_execution.reporting.book import BookReport
+from rl_order_execution.reporting.provenance import Provenance, now_utc
 from rl_order_execution.runs.resume import RunManifest
 from rl_order_execution.runs.training import (
     FEW_UPDATES,
@@ -104,7 +105,9 @@ def run_references(p: MarketParams) -> list[Strategy]:
     return reference_strategies(p, runs_only=True)
 
 
-def _sanity_warnings(evaluation: Evaluation, console: Console, exact: bool) -> list[str]:
+def sanity_warnings(evaluation: Evaluation, exact: bool) -> list[str]:
+    """What makes a reported number not what it seems: a strategy beating the exact optimum, an
+    approximate optimum, a clipped optimum, lot rounding."""
     warnings = [
         f"{name} beats the exact optimum by more than 3 standard errors: a look-ahead leak or a bug"
         for name in (evaluation.beats_optimum() if exact else [])
@@ -126,57 +129,49 @@ def _sanity_warnings(evaluation: Evaluation, console: Console, exact: bool) -> l
             "lot_size > 0: gap captured and the look-ahead check use the continuous optimum, "
             "which no lot-rounded strategy reaches (the shares are conservative)"
         )
-    print_warnings(console, warnings)
     return warnings
 
 
-def report(
+def trained_agents(evaluation: Evaluation) -> list[str]:
+    """The names of the trained agents among the evaluated strategies: those whose kind is in
+    the agent registry."""
+    return [
+        s.name
+        for s in evaluation.strategies
+        if isinstance(s, GreedyAgent) and s.agent.kind in AGENTS
+    ]
+
+
+def run_report(
     settings: Settings,
     evaluation: Evaluation,
-    run_dir: Path,
-    console: Console,
     extra: dict[str, Any],
     warnings: Sequence[str] = (),
     printed: Sequence[str] = (),
-) -> tuple[dict[str, Path], RunReport]:
-    """Print the tables; write metrics.json, report.md and the plots.
+    provenance: Provenance | None = None,
+) -> RunReport:
+    """Everything a run's report shows, computed, with no console and no file: the statistics
+    of every strategy, the exact costs, the seeds summary, the replay summary and the warnings.
 
     `extra` holds `training` (rl-exec run) or `checkpoint` (rl-exec evaluate); `warnings` are the
-    training's (printed loudly); `printed` were printed already (the market's) and are listed
-    first. Returns the paths written and the report written as metrics.json.
+    training's; `printed` (the market's) are listed first.
     """
     p = evaluation.params
-    replayed = p.replay is not None
-    solution = None if replayed else solve_lq(p)
+    solution = None if p.replay is not None else solve_lq(p)
     exact = solution is not None and solution.exact
+    replay = None
     if p.replay is not None:  # no exact optimum on real bars: the hindsight bound instead
         metrics = with_hindsight(evaluation, evaluation.metrics())
         replay = replay_summary(evaluation, p.replay)
-        console.print(splits_table(replay))
     else:
         metrics = {
             name: replace(m, exact=exact_values(p, name))
             for name, m in evaluation.metrics(exact_gap=optimum_gap(p) if exact else None).items()
         }
-        replay = None
-    what = "replayed test windows" if replayed else "shared-shock episodes"
-    console.print(metrics_table(metrics, evaluation.episodes, what))
-    console.print(savings_table(metrics))
-    agents = [n for n in evaluation.outcomes if n.startswith("agent")]
+    agents = trained_agents(evaluation)
     seeds = _seeds_summary(metrics, agents, settings.simulation.seed) if len(agents) > 1 else None
-    if seeds is not None:
-        console.print(seeds_table(seeds))
-    print_warnings(console, warnings, loud=True)
-    warnings = [*printed, *warnings, *_sanity_warnings(evaluation, console, exact)]
-    outputs = {
-        "metrics": run_dir / "metrics.json",
-        "report": run_dir / "report.md",
-        "execution plot": run_dir / "execution_analysis.png",
-        "savings plot": run_dir / "is_distribution.png",
-        "frontier plot": run_dir / "frontier.png",
-    }
     twap_exact = metrics["twap"].exact
-    data = RunReport(
+    return RunReport(
         episodes=evaluation.episodes,
         evaluation_seed=settings.evaluation.seed,
         settings=settings,
@@ -185,15 +180,49 @@ def report(
             cost_optimal=solution.expected_cost if solution is not None and exact else None,
         ),
         strategies=metrics,
-        warnings=warnings,
+        warnings=[*printed, *warnings, *sanity_warnings(evaluation, exact)],
         training=extra.get("training"),
         checkpoint=extra.get("checkpoint"),
         seeds_summary=seeds,
         replay=replay,
+        provenance=provenance,
+        agents=agents,
     )
+
+
+def write_report(
+    data: RunReport,
+    evaluation: Evaluation,
+    run_dir: Path,
+    console: Console,
+    loud: Sequence[str] = (),
+    printed: int = 0,
+) -> dict[str, Path]:
+    """Print a computed report's tables and write metrics.json, report.md and the plots. The
+    report's warnings are its first `printed` (shown already), `loud` (the training's, printed
+    in red), then its own (printed in yellow)."""
+    p = evaluation.params
+    replay = data.replay
+    if replay is not None:
+        console.print(splits_table(replay))
+    what = "replayed test windows" if replay is not None else "shared-shock episodes"
+    console.print(metrics_table(data.strategies, evaluation.episodes, what))
+    console.print(savings_table(data.strategies))
+    agents = list(data.agents)
+    if data.seeds_summary is not None:
+        console.print(seeds_table(data.seeds_summary))
+    print_warnings(console, loud, loud=True)
+    print_warnings(console, data.warnings[printed + len(loud) :])
+    outputs = {
+        "metrics": run_dir / "metrics.json",
+        "report": run_dir / "report.md",
+        "execution plot": run_dir / "execution_analysis.png",
+        "savings plot": run_dir / "is_distribution.png",
+        "frontier plot": run_dir / "frontier.png",
+    }
     if replay is not None:
         console.print(sessions_table(replay, agents))
-        for line in verdicts(metrics, agents):
+        for line in verdicts(dict(data.strategies), agents):
             console.print(line, highlight=False)
     write_json(outputs["metrics"], data.to_json())
     focus = agents[0] if agents else list(evaluation.outcomes)[-1]
@@ -202,14 +231,14 @@ def report(
     plot_execution(evaluation, outputs["execution plot"], shown)
     plot_savings(evaluation, outputs["savings plot"], agents or [focus])
     plots = {"inventory": "execution_analysis.png", "savings": "is_distribution.png"}
-    if replayed:  # the efficient frontier is the simulated model's, not the replayed bars'
+    if replay is not None:  # the efficient frontier is the simulated model's, not the bars'
         del outputs["frontier plot"]
     else:
         curve = frontier(p)
         plot_frontier(evaluation, curve, outputs["frontier plot"], ["twap", "optimal", *agents])
         plots["frontier"] = "frontier.png"
     write_text_atomic(outputs["report"], markdown_report(data, plots))
-    return outputs, data
+    return outputs
 
 
 def seed_list(master: int, count: int) -> list[int]:
@@ -230,6 +259,7 @@ def run_experiment(
         from rl_order_execution.book_experiment import run_book
 
         return run_book(settings, run_dir, console, seeds)
+    started = now_utc()
     run_dir.mkdir(parents=True, exist_ok=True)
     p = MarketParams.of(settings)
     noted = market_warnings(settings, p)
@@ -258,7 +288,10 @@ def run_experiment(
         warnings += notes
     evaluation = evaluate_strategies(settings, p, [*run_references(p), *agents])
     extra = {"training": training}
-    outputs, data = report(settings, evaluation, run_dir, console, extra, warnings, noted)
+    training_seeds = seed_list(settings.simulation.seed, seeds)
+    provenance = Provenance.of(settings, started, training_seeds)
+    data = run_report(settings, evaluation, extra, warnings, noted, provenance)
+    outputs = write_report(data, evaluation, run_dir, console, warnings, len(noted))
     for resume in resumes:  # the run is complete: nothing left to resume
         resume.finish()
     outputs = {"run folder": run_dir, **outputs}
@@ -359,6 +392,7 @@ def evaluate_checkpoint(
         else f"{settings.evaluation.episodes:,} test episodes"
     )
     console.print(f"evaluating {checkpoint} on {test_set}")
+    started = now_utc()
     p = MarketParams.of(settings)
     noted = market_warnings(settings, p)
     print_warnings(console, noted)
@@ -366,7 +400,9 @@ def evaluate_checkpoint(
     evaluation = evaluate_strategies(settings, p, strategies)
     extra = {"checkpoint": str(checkpoint)}
     warnings = _checkpoint_warnings(loaded.payload.get("training", {}))
-    outputs, data = report(settings, evaluation, run_dir, console, extra, warnings, noted)
+    provenance = Provenance.of(settings, started)
+    data = run_report(settings, evaluation, extra, warnings, noted, provenance)
+    outputs = write_report(data, evaluation, run_dir, console, warnings, len(noted))
     print_outputs(console, outputs)
     return data
 

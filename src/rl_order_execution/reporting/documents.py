@@ -16,6 +16,7 @@ from rl_order_execution.evaluation.statistics import (
     StrategyMetrics,
     json_fields,
 )
+from rl_order_execution.reporting.provenance import Provenance
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class RunReport:
     checkpoint: str | None = None  # `evaluate`: the checkpoint evaluated
     seeds_summary: SeedsSummary | None = None  # `run --seeds K` with K > 1
     replay: ReplaySummary | None = None  # price_model replay: the data, splits and sessions
+    provenance: Provenance | None = None  # where the numbers come from (agent, market, code)
+    agents: Sequence[str] = ()  # the trained agents among `strategies`, in order
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -61,6 +64,8 @@ class RunReport:
             out["seeds_summary"] = self.seeds_summary.to_json()
         if self.replay is not None:
             out["replay"] = self.replay.to_json()
+        if self.provenance is not None:
+            out["provenance"] = self.provenance.to_json()
         return out
 
 

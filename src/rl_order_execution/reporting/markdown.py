@@ -128,9 +128,11 @@ def markdown_report(report: RunReport, plots: Mapping[str, str]) -> str:
     sim = report.settings.simulation.model_dump(mode="json")
     shocks = "replayed test windows" if report.replay else "test episodes with shared price shocks"
     seed = "" if report.replay else f" (evaluation seed {report.evaluation_seed})"
+    head = [] if report.provenance is None else [*report.provenance.header_lines(), ""]
     out = [
         "# Execution report",
         "",
+        *head,
         f"{report.episodes:,} {shocks}{seed}. Costs in bps of Q*P0.",
         "",
         *_warnings(report),
