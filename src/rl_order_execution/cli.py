@@ -11,6 +11,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import torch
 import typer
+import typer.core
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
@@ -44,9 +45,34 @@ console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
 PIPE_WIDTH = 200  # columns when output goes to a file or pipe (Rich would wrap at 80)
 
+_value_type = typer.core.TyperOption.display_type_rich
+
+
+def _flag_type(self: typer.core.TyperOption, ctx: Any) -> str | None:
+    """A flag takes no value: show none, where Typer's Rich help would print <bool>."""
+    return None if self.is_flag and not self.count else _value_type(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from rl_order_execution import __version__
+
+        console.print(f"rl-exec {__version__}", highlight=False)
+        raise typer.Exit()
+
 
 @app.callback()
-def _wide_without_terminal() -> None:
+def _wide_without_terminal(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """Without a terminal (a pipe, a file, CI logs) print wide, so tables never cut names."""
     for out in (console, err_console):
         if not out.is_terminal and "COLUMNS" not in os.environ:
@@ -149,6 +175,8 @@ def _overrides(**flags: Any) -> dict[str, Any]:
         "device": "rl.device",
         "eval_episodes": "evaluation.episodes",
         "agent": "rl.agent",
+        "tuning_episodes": "optimization.tuning_episodes",
+        "validation_episodes": "optimization.validation_episodes",
     }
     return {keys[k]: v for k, v in flags.items() if v is not None}
 
@@ -163,8 +191,9 @@ def build_settings(
         require_config=config is not None,
     )
     configure_logging(settings.logging)
-    for name, _ in applied:
-        console.print(f"[dim]using {name}[/dim]", highlight=False)
+    for name, kind in applied:  # kind tuned/note: the line about config/best_params.yaml
+        line = name if kind in ("tuned", "note") else f"using {name}"
+        console.print(f"[dim]{line}[/dim]", highlight=False, soft_wrap=True)
     _note_unused(settings, config, no_best_params, _overrides(**flags))
     return settings, applied
 
@@ -220,7 +249,7 @@ def run(
         flags: dict[str, Any] = {"--episodes": episodes, "--seed": seed, "--device": device}
         flags |= {"--seeds": seeds}
         flags |= {"--eval-episodes": eval_episodes, "--config": config, "--overwrite": overwrite}
-        flags |= {"--output-dir": output_dir, "--run-name": run_name}
+        flags |= {"--output-dir": output_dir, "--run-name": run_name, "--agent": agent}
         manifest = _resumed(resume, "run", flags | {"--no-best-params": no_best_params})
         with run_folder(resume, manifest.settings.rl.device, resume=True):
             run_experiment(manifest.settings, resume, console, seeds=manifest.seeds)
@@ -269,7 +298,7 @@ def train(
 
     if resume is not None:
         flags: dict[str, Any] = {"--episodes": episodes, "--seed": seed, "--device": device}
-        flags |= {"--config": config}
+        flags |= {"--config": config, "--agent": agent}
         flags |= {"--output-dir": output_dir, "--run-name": run_name, "--overwrite": overwrite}
         manifest = _resumed(resume, "train", flags | {"--no-best-params": no_best_params})
         with run_folder(resume, manifest.settings.rl.device, resume=True):
@@ -286,16 +315,35 @@ def train(
 @app.command()
 @user_errors
 def evaluate(
+    run: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A run folder (its model.pt); or give --checkpoint.", show_default=False
+        ),
+    ] = None,
     checkpoint: Annotated[
-        Path, typer.Option("--checkpoint", help="A model.pt written by run/train.")
-    ],
+        Path | None, typer.Option("--checkpoint", help="A model.pt written by run/train.")
+    ] = None,
+    market: Annotated[
+        Path | None,
+        typer.Option(
+            "--market",
+            help="A config file whose market (simulation, replay, book, evaluation) to evaluate "
+            "on instead of the trained one; written to <run>/evaluations/<name>.",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="The evaluation's folder name (default: the file's stem)."),
+    ] = None,
     config: ConfigOpt = None,
     output_dir: Annotated[
         Path | None,
         typer.Option(
             "--output-dir",
-            help="Folder for this evaluation (default: evaluations/<date-time> in the "
-            "checkpoint's folder; the run's own files are never touched).",
+            help="Folder for this evaluation (default: evaluations/<date-time>, or "
+            "evaluations/<name> with --market, in the checkpoint's folder; the run's own files "
+            "are never touched).",
         ),
     ] = None,
     run_name: Annotated[
@@ -306,27 +354,72 @@ def evaluate(
     eval_episodes: EvalEpisodesOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Evaluate a saved agent against TWAP on the market it was trained on, on shared shocks.
+    """Evaluate a saved agent against TWAP on shared shocks: on the market it was trained on, or
+    on another one (--market CONFIG: a shifted volatility, a jump market, a replay file).
 
-    The test episodes are the checkpoint's unless --config or --eval-episodes say otherwise.
-    Results go to a folder of their own; the run that wrote the checkpoint is never rewritten.
+    --config CONFIG is the same as --market CONFIG: its market is used (or refused, when the
+    agent cannot act there), never silently dropped. Results go to a folder of their own; the
+    run that wrote the checkpoint is never rewritten.
     """
-    from rl_order_execution.experiment import evaluate_checkpoint, load_checkpoint
-    from rl_order_execution.runs.folders import evaluation_dir, run_folder
-
-    _note_ignored_env(config is not None)
-    loaded = load_checkpoint(checkpoint, device or "cpu")
-    evaluation = loaded.settings.evaluation
-    if config is not None:
-        evaluation = build_settings(config, True)[0].evaluation
-    if eval_episodes is not None:
-        evaluation = _validated(evaluation, episodes=eval_episodes)
-    settings = loaded.settings.model_copy(update={"evaluation": evaluation})
-    out = output_dir or (
-        evaluation_dir(checkpoint) if run_name is None else _run_dir(settings, None, run_name)
+    from rl_order_execution.experiment import (
+        evaluate_checkpoint,
+        load_checkpoint,
+        market_for_evaluation,
     )
+    from rl_order_execution.runs.folders import run_folder
+
+    checkpoint = _checkpoint_of(run, checkpoint)
+    if market is not None and config is not None:
+        raise SettingsError("--market and --config: give one market file, not both")
+    market = market or config
+    _note_ignored_env(market is not None)
+    loaded = load_checkpoint(checkpoint, device or "cpu")
+    settings = loaded.settings
+    if market is not None:
+        settings = market_for_evaluation(settings, build_settings(market, True)[0], str(market))
+    if eval_episodes is not None:
+        evaluation = _validated(settings.evaluation, episodes=eval_episodes)
+        settings = settings.model_copy(update={"evaluation": evaluation})
+    if name is not None and (market is None or output_dir is not None or run_name is not None):
+        raise SettingsError("--name names the folder of an evaluation on --market; give --market")
+    out = output_dir or _evaluation_out(settings, checkpoint, market, name, run_name)
     with run_folder(out, device or "cpu", overwrite, keep=checkpoint):
         evaluate_checkpoint(loaded, checkpoint, settings, out, console)
+
+
+def _checkpoint_of(run: Path | None, checkpoint: Path | None) -> Path:
+    """The checkpoint an evaluate command names: RUN's model.pt, or --checkpoint."""
+    if (run is None) == (checkpoint is None):
+        raise SettingsError("evaluate: give a run folder (RUN) or --checkpoint FILE, one of them")
+    if checkpoint is not None:
+        return checkpoint
+    assert run is not None
+    if not run.is_dir():
+        raise SettingsError(f"RUN {run}: not a folder (a run folder holds model.pt)")
+    if not (run / "model.pt").is_file():
+        seeds = sorted(p.name for p in run.glob("seed-*/model.pt"))
+        hint = f"; it has one per seed: give --checkpoint {run}/seed-<k>/model.pt" if seeds else ""
+        raise SettingsError(f"RUN {run}: no model.pt in this folder{hint}")
+    return run / "model.pt"
+
+
+def _evaluation_out(
+    settings: Settings,
+    checkpoint: Path,
+    market: Path | None,
+    name: str | None,
+    run_name: str | None,
+) -> Path:
+    if run_name is not None:
+        return _run_dir(settings, None, run_name)
+    if market is None:
+        from rl_order_execution.runs.folders import evaluation_dir
+
+        return evaluation_dir(checkpoint)
+    folder = name or market.stem
+    if not folder or "/" in folder or folder.startswith(".") or ".." in folder:
+        raise SettingsError(f"--name {folder!r}: a folder name, without '/', '..' or a leading '.'")
+    return checkpoint.parent / "evaluations" / folder
 
 
 def _note_ignored_env(config_given: bool) -> None:
@@ -361,13 +454,19 @@ def benchmark(
     run_name: RunNameOpt = None,
     eval_episodes: EvalEpisodesOpt = None,
     no_best_params: NoBestOpt = False,
+    overwrite: OverwriteOpt = False,
 ) -> None:
-    """Self-check: every reference strategy's closed form vs Monte Carlo (exit 1 on mismatch)."""
+    """Self-check: every reference strategy's closed form vs Monte Carlo (exit 1 on mismatch).
+
+    Writes into a run folder of its own (default: output/runs/benchmark-<date-time>)."""
     from rl_order_execution.experiment import run_benchmark
+    from rl_order_execution.runs.folders import run_folder, stamped_name
 
     settings, _ = build_settings(config, no_best_params, eval_episodes=eval_episodes)
-    out = output_dir or _run_dir(settings, None, run_name or "benchmark")
-    if not run_benchmark(settings, out, console):
+    out = _run_dir(settings, output_dir, run_name or stamped_name("benchmark"))
+    with run_folder(out, "cpu", overwrite):
+        passed = run_benchmark(settings, out, console)
+    if not passed:
         raise typer.Exit(1)
 
 
@@ -397,11 +496,38 @@ def optimize(
         bool, typer.Option("--no-write-best-params", help="Do not write config/best_params.yaml.")
     ] = False,
     agent: AgentOpt = None,
+    tuning_episodes: Annotated[
+        int | None,
+        typer.Option(
+            "--tuning-episodes", help="Training episodes per trial (optimization.tuning_episodes)."
+        ),
+    ] = None,
+    validation_episodes: Annotated[
+        int | None,
+        typer.Option(
+            "--validation-episodes",
+            help="Validation episodes per trial (optimization.validation_episodes).",
+        ),
+    ] = None,
 ) -> None:
-    """Tune the agent with Optuna (TPE, median pruning); write config/best_params.yaml."""
+    """Tune the agent with Optuna (TPE, median pruning); write config/best_params.yaml.
+
+    The file keeps one entry per agent kind and market; this writes the entry of the agent
+    tuned on this market, only when it beats the current settings on validation.
+    """
     from rl_order_execution.tuning import optimize as run_optimize
 
-    settings, _ = build_settings(config, no_best_params, agent=agent)
+    budget = {"--tuning-episodes": tuning_episodes, "--validation-episodes": validation_episodes}
+    for flag, value in budget.items():
+        if value is not None and value < 1:
+            raise SettingsError(f"{flag} must be a whole number >= 1 (got {value})")
+    settings, _ = build_settings(
+        config,
+        no_best_params,
+        agent=agent,
+        tuning_episodes=tuning_episodes,
+        validation_episodes=validation_episodes,
+    )
     _print_market_warnings(settings)
     result = run_optimize(
         settings,
@@ -418,11 +544,47 @@ def optimize(
 
 
 def _print_market_warnings(settings: Settings) -> None:
-    from rl_order_execution.experiment import market_warnings, print_warnings
+    from rl_order_execution.experiment import market_warnings
     from rl_order_execution.market import MarketParams
+    from rl_order_execution.runs.training import print_warnings
 
-    p = MarketParams.from_settings(settings.simulation, settings.replay)
-    print_warnings(console, market_warnings(settings, p))
+    print_warnings(console, market_warnings(settings, MarketParams.of(settings)))
+
+
+@app.command()
+@user_errors
+def compare(
+    runs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="RUN", help="Two or more finished run folders (output/runs/<name>)."
+        ),
+    ] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir",
+            help="Folder for compare.md, compare.json and compare.png (default: a new folder "
+            "under output/compare); refused if it holds files, unless --overwrite.",
+        ),
+    ] = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """One table of the runs' headline numbers, each agent against the first run's.
+
+    Runs evaluated on the same market and test episodes are compared paired, episode by
+    episode; others unpaired, and the table says which.
+    """
+    from rl_order_execution.reporting import print_outputs
+    from rl_order_execution.reporting.compare import write_comparison
+    from rl_order_execution.runs.compare import check_output_dir, compare_runs, default_compare_dir
+    from rl_order_execution.runs.folders import run_folder
+
+    comparison = compare_runs(runs or [])
+    out = output_dir or default_compare_dir()
+    check_output_dir(out, runs or [])
+    with run_folder(out, "cpu", overwrite):
+        print_outputs(console, write_comparison(comparison, out, console))
 
 
 @config_app.command("show")
@@ -469,6 +631,40 @@ def data_bars(
         f"wrote {len(bars):,} bars of {interval} ({bars['volume'].sum():,.0f} shares) to {output}",
         highlight=False,
     )
+
+
+@app.command()
+def sweep(
+    spec: Annotated[Path, typer.Argument(help="The sweep's YAML spec: markets, agents, seeds.")],
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", min=1, help="Local one-thread worker processes [default: cores]."
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler", help="Address of an existing Dask scheduler (tcp://host:port)."
+        ),
+    ] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option("--output-dir", help="The sweep folder (default: output/sweeps/<name>)."),
+    ] = None,
+    retries: Annotated[
+        int, typer.Option("--retries", min=0, help="Attempts after a cell's first failure.")
+    ] = 2,
+) -> None:
+    """Run markets x agents x seeds on Dask's distributed scheduler; aggregate them (IQM, 95 % CI).
+
+    Each cell is an ordinary run folder under <sweep>/cells/; running the same command again
+    after an interruption keeps the finished cells and runs only the rest.
+    """
+    from rl_order_execution.sweeps.command import sweep_command
+
+    code = sweep_command(spec, workers, scheduler, output_dir, retries, console, err_console)
+    raise typer.Exit(code)
 
 
 def main() -> None:

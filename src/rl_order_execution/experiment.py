@@ -381,10 +381,37 @@ def train_only(settings: Settings, run_dir: Path, console: Console) -> Path:
     return path
 
 
+def market_for_evaluation(trained: Settings, market: Settings, source: str) -> Settings:
+    """The trained agent's settings on the market of `market` (its simulation, replay and book
+    sections, and its evaluation section), refused in one line where the agent cannot act there:
+    another action kind, another number of discrete actions, other observation features."""
+    old, new = trained.simulation, market.simulation
+    spec = agent_spec(settings_kind(trained))
+    if (old.price_model == "book") != (new.price_model == "book"):
+        kinds = {True: "the book market's order menu", False: "a trading speed"}
+        raise SettingsError(
+            f"{source}: the {spec.kind} agent acts with {kinds[old.price_model == 'book']}; this "
+            f"market needs {kinds[new.price_model == 'book']} (another action kind)"
+        )
+    if not spec.continuous and len(new.action_multipliers) != len(old.action_multipliers):
+        raise SettingsError(
+            f"{source}: simulation.action_multipliers has {len(new.action_multipliers)} actions; "
+            f"the {spec.kind} agent was trained with {len(old.action_multipliers)}"
+        )
+    if list(new.extra_features) != list(old.extra_features):
+        raise SettingsError(
+            f"{source}: simulation.extra_features {list(new.extra_features)} differ from the "
+            f"agent's observation features {list(old.extra_features)}"
+        )
+    sections = {"simulation": new, "replay": market.replay, "evaluation": market.evaluation}
+    return trained.model_copy(update=sections | {"book": market.book})
+
+
 def evaluate_checkpoint(
     loaded: LoadedAgent, checkpoint: Path, settings: Settings, run_dir: Path, console: Console
 ) -> RunReport:
-    """`rl-exec evaluate`: the saved agent vs TWAP on settings.simulation (the trained market)."""
+    """`rl-exec evaluate`: the saved agent vs TWAP on settings.simulation (the trained market,
+    or another one that `market_for_evaluation` accepted)."""
     replayed = settings.simulation.price_model == "replay"
     test_set = (
         "the replayed test windows"
