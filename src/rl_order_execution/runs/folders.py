@@ -15,8 +15,25 @@ from rl_order_execution.agents.base import resolve_device
 from rl_order_execution.config import Settings, SettingsError
 
 
+def check_run_name(name: str) -> str:
+    """A run name is one folder name under output/runs: it never leaves that folder or hides."""
+    if not name or "/" in name or ".." in name or name.startswith("."):
+        raise SettingsError(
+            f"--run-name {name!r}: a run name is one folder name (no '/', no '..', not "
+            "starting with '.'); use --output-dir for a folder elsewhere"
+        )
+    return name
+
+
+def stamped_name(prefix: str) -> str:
+    """`<prefix>-<date>-<time>`: a new run name for each command."""
+    return f"{prefix}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
 def default_run_dir(settings: Settings, run_name: str | None) -> Path:
-    name = run_name or datetime.now().strftime("%Y%m%d-%H%M%S") + f"-seed{settings.simulation.seed}"
+    if run_name is not None:
+        return settings.logging.output_root / check_run_name(run_name)
+    name = datetime.now().strftime("%Y%m%d-%H%M%S") + f"-seed{settings.simulation.seed}"
     return settings.logging.output_root / name
 
 
@@ -38,6 +55,9 @@ RUN_FOLDER_FILES = (
     *RESULT_FILES,
     "report.md",
     "benchmark.json",
+    "episodes.npz",
+    "compare.md",
+    "compare.json",
     "*.png",
     "events.out.tfevents.*",
     ".*.tmp",
