@@ -15,6 +15,7 @@ import torch
 
 from rl_order_execution.agents.sb3.env import LearnerReward, MarketVecEnv
 from rl_order_execution.agents.sb3.sac import (
+    ALGORITHM,
     action_curvature_bps,
     build,
     reference_curvature_bps,
@@ -79,9 +80,8 @@ def test_a_one_step_market_keeps_the_learners_reward() -> None:
 
 def test_sac_learns_from_the_learners_reward_times_the_unit() -> None:
     settings, p = _setup(SHORT)
-    model = build(
-        settings, LearnerReward(MarketVecEnv(p, 4, seed=3), settings.rl), 0, torch.device("cpu")
-    )
+    learner = ALGORITHM.learner_env(settings, MarketVecEnv(p, 4, seed=3))
+    model = build(settings, learner, 0, torch.device("cpu"))
     plain = LearnerReward(MarketVecEnv(p, 4, seed=3), settings.rl)
     vec = model.get_env()
     assert vec is not None

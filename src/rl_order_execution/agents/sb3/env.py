@@ -122,13 +122,15 @@ class MarketVecEnv(VecEnv):
 
 class LearnerReward(VecEnvWrapper):
     """What the learner sees: the env's reward, potential-shaped by the TWAP value and with the
-    price noise of the held inventory removed (`agents.shaping`). Observations, episode ends and
-    every reported number are the env's."""
+    price noise of the held inventory removed (`agents.shaping`), times the algorithm's reward
+    `unit` (SAC's `reward_unit`; 1 for PPO). Observations, episode ends and every reported
+    number are the env's."""
 
-    def __init__(self, venv: MarketVecEnv, rl: RLSettings) -> None:
+    def __init__(self, venv: MarketVecEnv, rl: RLSettings, unit: float = 1.0) -> None:
         super().__init__(venv)
         self.market_env = venv
         self.rl = rl
+        self.unit = np.float32(unit)
         self._obs: np.ndarray = np.zeros(0, dtype=np.float32)  # the last observations
 
     def reset(self) -> VecEnvObs:
@@ -140,19 +142,6 @@ class LearnerReward(VecEnvWrapper):
         p = self.market_env.params
         shaped = learner_reward(p, self.rl, self._obs, reward, self.market_env.next_obs, terminated)
         self._obs = np.asarray(obs)
+        if self.unit != 1.0:
+            shaped = shaped * self.unit
         return obs, shaped, terminated, infos
-
-
-class ScaledReward(VecEnvWrapper):
-    """The learner's reward times a constant factor (SAC's `reward_unit`); all else passes."""
-
-    def __init__(self, venv: VecEnv, factor: float) -> None:
-        super().__init__(venv)
-        self.factor = np.float32(factor)
-
-    def reset(self) -> VecEnvObs:
-        return self.venv.reset()
-
-    def step_wait(self) -> VecEnvStepReturn:
-        obs, reward, done, infos = self.venv.step_wait()
-        return obs, reward * self.factor, done, infos

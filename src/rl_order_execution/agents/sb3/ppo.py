@@ -1,5 +1,5 @@
 """PPO (kind "ppo"), Stable-Baselines3's, on the continuous speed: how it is built from our
-settings, restored from our checkpoint, and its Optuna search space.
+settings, its policy's shape and its Optuna search space (`spec` trains and restores it).
 
 SB3 is imported inside the functions: a Double-DQN run never pays its import (torch.optim).
 """
@@ -12,19 +12,13 @@ import optuna
 import torch
 from torch import nn
 
-from rl_order_execution.agents.base import AgentSpec
-from rl_order_execution.agents.training import NO_HOOKS, TrainHooks
+from rl_order_execution.agents.sb3.spec import SB3Algorithm
 from rl_order_execution.config import OptimizationSettings, PPOSettings, Settings
 
 if TYPE_CHECKING:
     from stable_baselines3 import PPO
 
-    from rl_order_execution.agents.sb3.agent import SB3Agent
     from rl_order_execution.agents.sb3.env import LearnerReward
-    from rl_order_execution.agents.training import (
-        TrainResult,
-    )
-    from rl_order_execution.market import MarketParams
 
 KIND = "ppo"
 
@@ -70,23 +64,6 @@ def build(settings: Settings, env: LearnerReward, seed: int, device: torch.devic
     return model
 
 
-def train(settings: Settings, market: MarketParams, hooks: TrainHooks = NO_HOOKS) -> TrainResult:
-    """Train PPO on `market` with settings.rl (budget, shaping) and settings.rl.ppo."""
-    from rl_order_execution.agents.sb3.training import train_sb3
-
-    return train_sb3(KIND, settings.rl.ppo.n_envs, build, settings, market, hooks)
-
-
-def restore(settings: Settings, state: dict[str, Any], device: torch.device) -> SB3Agent:
-    """The policy of a checkpoint: the settings it was trained with and its tensors."""
-    from stable_baselines3.common.policies import ActorCriticPolicy
-
-    from rl_order_execution.agents.sb3.agent import restored
-
-    kwargs = policy_kwargs(settings.rl.ppo)
-    return restored(KIND, ActorCriticPolicy, kwargs, settings, state, device)
-
-
 # The search space: rl-baselines3-zoo's for PPO, narrowed to what fits a 50-step task.
 N_ENVS = [16, 32, 64, 128]
 N_STEPS = [16, 32, 64, 128]
@@ -121,4 +98,11 @@ def suggest(trial: optuna.trial.BaseTrial, opt: OptimizationSettings) -> dict[st
     }
 
 
-SPEC = AgentSpec(kind=KIND, train=train, load=restore, suggest=suggest, continuous=True)
+ALGORITHM = SB3Algorithm(
+    kind=KIND,
+    build=build,
+    policy="stable_baselines3.common.policies:ActorCriticPolicy",
+    policy_kwargs=policy_kwargs,
+    suggest=suggest,
+)
+SPEC = ALGORITHM.spec()

@@ -1,5 +1,6 @@
 """SAC (kind "sac"), Stable-Baselines3's, on the continuous speed: how it is built from our
-settings, restored from our checkpoint, and its Optuna search space.
+settings, its policy's shape, its reward unit and its Optuna search space (`spec` trains and
+restores it).
 
 SB3 is imported inside the functions: a Double-DQN run never pays its import (torch.optim).
 """
@@ -15,9 +16,8 @@ import optuna
 import torch
 from torch import nn
 
-from rl_order_execution.agents.base import AgentSpec
+from rl_order_execution.agents.sb3.spec import SB3Algorithm
 from rl_order_execution.agents.shaping import static_value
-from rl_order_execution.agents.training import NO_HOOKS, TrainHooks
 from rl_order_execution.config import OptimizationSettings, SACSettings, Settings
 from rl_order_execution.market import (
     MarketParams,
@@ -29,11 +29,7 @@ from rl_order_execution.market import (
 if TYPE_CHECKING:
     from stable_baselines3 import SAC
 
-    from rl_order_execution.agents.sb3.agent import SB3Agent
     from rl_order_execution.agents.sb3.env import LearnerReward
-    from rl_order_execution.agents.training import (
-        TrainResult,
-    )
 
 KIND = "sac"
 START_LIMIT = 0.99  # the mean action starts within [-0.99, 0.99], where atanh is finite
@@ -84,14 +80,14 @@ def policy_kwargs(sac: SACSettings) -> dict[str, Any]:
 def build(settings: Settings, env: LearnerReward, seed: int, device: torch.device) -> SAC:
     from stable_baselines3 import SAC
 
-    from rl_order_execution.agents.sb3.env import ScaledReward, base_rate_action
+    from rl_order_execution.agents.sb3.env import base_rate_action
 
     rl, sac = settings.rl, settings.rl.sac
     p = env.market_env.params
     ent_coef = f"auto_{sac.ent_coef}" if sac.auto_entropy else sac.ent_coef
     model = SAC(
         "MlpPolicy",
-        ScaledReward(env, reward_unit(p)),
+        env,  # the learner's reward in SAC's `reward_unit` (the spec's learner_env)
         learning_rate=sac.learning_rate,
         buffer_size=sac.buffer_size,
         learning_starts=sac.learning_starts,
@@ -114,23 +110,6 @@ def build(settings: Settings, env: LearnerReward, seed: int, device: torch.devic
     start = math.atanh(min(max(base_rate_action(p), -START_LIMIT), START_LIMIT))
     nn.init.constant_(cast(torch.Tensor, model.actor.mu.bias), start)
     return model
-
-
-def train(settings: Settings, market: MarketParams, hooks: TrainHooks = NO_HOOKS) -> TrainResult:
-    """Train SAC on `market` with settings.rl (budget, shaping) and settings.rl.sac."""
-    from rl_order_execution.agents.sb3.training import train_sb3
-
-    return train_sb3(KIND, settings.rl.sac.n_envs, build, settings, market, hooks)
-
-
-def restore(settings: Settings, state: dict[str, Any], device: torch.device) -> SB3Agent:
-    """The policy of a checkpoint: the settings it was trained with and its tensors."""
-    from stable_baselines3.sac.policies import SACPolicy
-
-    from rl_order_execution.agents.sb3.agent import restored
-
-    kwargs = policy_kwargs(settings.rl.sac)
-    return restored(KIND, SACPolicy, kwargs, settings, state, device)
 
 
 # The search space: rl-baselines3-zoo's for SAC, narrowed to what fits a 50-step task.
@@ -164,4 +143,12 @@ def suggest(trial: optuna.trial.BaseTrial, opt: OptimizationSettings) -> dict[st
     }
 
 
-SPEC = AgentSpec(kind=KIND, train=train, load=restore, suggest=suggest, continuous=True)
+ALGORITHM = SB3Algorithm(
+    kind=KIND,
+    build=build,
+    policy="stable_baselines3.sac.policies:SACPolicy",
+    policy_kwargs=policy_kwargs,
+    suggest=suggest,
+    reward_unit=reward_unit,
+)
+SPEC = ALGORITHM.spec()

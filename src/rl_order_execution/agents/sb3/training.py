@@ -7,18 +7,16 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import KVWriter, Logger
 
 from rl_order_execution.agents.base import resolve_device
 from rl_order_execution.agents.sb3.agent import SB3Agent
-from rl_order_execution.agents.sb3.env import LearnerReward, MarketVecEnv
+from rl_order_execution.agents.sb3.env import MarketVecEnv
 from rl_order_execution.agents.training import (
     NO_HOOKS,
     ProgressFn,
@@ -33,10 +31,11 @@ from rl_order_execution.agents.validation import Validator
 from rl_order_execution.config import Settings
 from rl_order_execution.market import MarketParams
 
+if TYPE_CHECKING:
+    from rl_order_execution.agents.sb3.spec import SB3Algorithm
+
 log = logging.getLogger(__name__)
 
-# (settings, the wrapped env, seed, device) -> the SB3 algorithm, untrained
-BuildFn = Callable[[Settings, LearnerReward, int, torch.device], BaseAlgorithm]
 NEVER = 10**12  # SB3's timestep budget: the callback stops at the episode budget instead
 
 
@@ -108,12 +107,7 @@ class Supervisor(BaseCallback):
 
 
 def train_sb3(
-    kind: str,
-    n_envs: int,
-    build: BuildFn,
-    settings: Settings,
-    p: MarketParams,
-    hooks: TrainHooks = NO_HOOKS,
+    algorithm: SB3Algorithm, settings: Settings, p: MarketParams, hooks: TrainHooks = NO_HOOKS
 ) -> TrainResult:
     """Train an SB3 algorithm for settings.rl.episodes episodes on market p.
 
@@ -122,11 +116,13 @@ def train_sb3(
     """
     rl = settings.rl
     seeds = TrainingSeeds.from_master(settings.simulation.seed)
-    market = MarketVecEnv(p, min(n_envs, rl.episodes), seeds.env)
-    model = build(settings, LearnerReward(market, rl), seeds.agent, resolve_device(rl.device))
+    n_envs = min(algorithm.section(settings).n_envs, rl.episodes)
+    market = MarketVecEnv(p, n_envs, seeds.env)
+    learner = algorithm.learner_env(settings, market)
+    model = algorithm.build(settings, learner, seeds.agent, resolve_device(rl.device))
     logger = hooks.logger
     model.set_logger(Logger(None, [TagWriter(logger)] if logger is not None else []))
-    agent = SB3Agent(kind, model.policy, p)
+    agent = SB3Agent(algorithm.kind, model.policy, p)
     supervisor = Supervisor(
         agent,
         market,
