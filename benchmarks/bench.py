@@ -21,6 +21,8 @@ import multiprocessing as mp
 import os
 import platform
 import resource
+import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -37,6 +39,7 @@ from rl_order_execution.agents.greedy import GreedyAgent
 from rl_order_execution.agents.registry import AGENTS, agent_spec
 from rl_order_execution.agents.training import TrainHooks
 from rl_order_execution.agents.validation import Validator
+from rl_order_execution.book_experiment import measure_throughput
 from rl_order_execution.config import RLSettings, Settings
 from rl_order_execution.evaluation import evaluate, optimum_gap
 from rl_order_execution.exact import linear_schedule
@@ -50,6 +53,9 @@ from rl_order_execution.market import (
 )
 from rl_order_execution.reporting import write_json
 from rl_order_execution.strategies import POV, ScheduleStrategy, Strategy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the project root
+from benchmarks import sweep_overhead
 
 RESULTS = Path(__file__).with_name("results.json")
 TARGET = 0.9  # the Double DQN's contenders
@@ -457,7 +463,30 @@ def print_tables(console: Console, r: dict[str, Any]) -> None:
             f"5. Training with the other core busy: {b['busy_s']:.1f} s vs "
             f"{b['idle_s']:.1f} s idle (ratio {b['ratio']:.2f})"
         )
+    console.print(_book_line(r["book"]))
+    if "sweep" in r:
+        s = r["sweep"]
+        console.print(
+            f"7. Sweep of {s['cells']} cells on {s['workers']} workers: {s['wall_seconds']:.1f} s "
+            f"from start to exit vs {s['ideal_seconds']:.1f} s (its cells' seconds / "
+            f"{s['workers']}): ratio {s['ratio']:.3f} (limit {s['limit']})"
+        )
     console.print(f"Peak memory: {r['peak_rss_mb']:.0f} MB")
+
+
+def book_speed() -> dict[str, Any]:
+    """The book market's vector env at a batch of 16,384 and one evaluation of 10,000 episodes
+    of every reference strategy and an agent-like policy (targets: >= 5 M steps/s, < 2 s)."""
+    result: dict[str, Any] = measure_throughput().to_json()
+    return result
+
+
+def _book_line(b: dict[str, Any]) -> str:
+    return (
+        f"6. Book market: vector env {b['env_steps_per_second'] / 1e6:.1f} M steps/s at a batch of "
+        f"{b['batch']:,}; evaluation of {b['evaluation_episodes']:,} episodes x "
+        f"{b['evaluation_strategies']} strategies in {b['evaluation_seconds']:.2f} s"
+    )
 
 
 def parse_args() -> argparse.Namespace:
@@ -512,8 +541,11 @@ def main() -> None:
     }
     console.print("measuring environment throughput ...")
     results["env"] = env_throughput(args.env_seconds)
+    console.print("the limit-order book market: vector env and evaluation ...")
+    results["book"] = book_speed()
     if args.env_only:
         console.print(_env_table(results["env"]))
+        console.print(_book_line(results["book"]))
         if args.output is not None:
             write_json(args.output, results)
         return
@@ -544,6 +576,9 @@ def main() -> None:
     if not args.quick:
         console.print("busy-core check ...")
         results["busy_core"] = busy_core_ratio(defaults.episodes // 2)
+        console.print("sweep overhead: 8 cells of >= 20 s on 2 Dask workers (minutes) ...")
+        with tempfile.TemporaryDirectory(prefix="sweep-overhead-") as folder:
+            results["sweep"] = sweep_overhead.measure(Path(folder), 5000, 10_000)
     results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print_tables(console, results)
     output = args.output or (None if args.quick else RESULTS)

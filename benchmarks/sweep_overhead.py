@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SWEEP = [sys.executable, "-m", "rl_order_execution.sweeps"]  # what `rl-exec sweep` runs
+SWEEP = [sys.executable, "-m", "rl_order_execution", "sweep"]  # `rl-exec sweep`
 CELLS = 8
 WORKERS = 2
 LIMIT = 1.15
