@@ -43,7 +43,8 @@ def test_precedence_cli_env_best_params_config_default(
     assert settings.rl.episodes == 5  # CLI beats env
     assert settings.rl.lr == 0.01
     assert settings.simulation.total_shares == 1000  # default
-    assert [kind for _, kind in applied] == ["file", "file"]
+    # an old-format best_params file (no tuned: entries, no agent, no market): applied as before
+    assert [kind for _, kind in applied] == ["tuned", "file"]
     origin = value_sources({"rl.episodes": 5}, config, best)
     assert origin["rl.episodes"] == "cli"
     assert origin["simulation.volatility"] == "env"
@@ -88,7 +89,7 @@ def test_a_nonsense_market_is_refused_where_the_market_is_built(tmp_path: Path) 
 
 def test_misspelt_env_variable_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RL_SIMULATION__RISK_AVERSON", "0.7")
-    with pytest.raises(SettingsError, match="risk_averson: unknown setting"):
+    with pytest.raises(SettingsError, match="did you mean RL_SIMULATION__RISK_AVERSION"):
         load_settings(None, None, None)
 
 

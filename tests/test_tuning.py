@@ -35,6 +35,7 @@ from rl_order_execution.agents.registry import AGENTS
 from rl_order_execution.agents.training import NO_HOOKS, TrainHooks
 from rl_order_execution.cli import app
 from rl_order_execution.config import OptimizationSettings, Settings, SettingsError, load_settings
+from rl_order_execution.config.identity import settings_market
 from rl_order_execution.market import MarketParams
 from rl_order_execution.tuning import (
     Objective,
@@ -145,12 +146,13 @@ def test_study_prunes_and_writes_best_params_that_load_settings_reads(tmp_path: 
     assert steps[0] == 10 and max(steps) < 48  # nominal episode counts; pruned before its 48
     assert result.best is not None and result.best_value == study.best_value
     path = tmp_path / "best.yaml"
-    text = path.read_text()
-    assert f"# study: {study.study_name}" in text
-    assert f"# trial: {study.best_trial.number}" in text
-    loaded, applied = load_settings(config_path=None, best_params_path=path)
+    market = settings_market(settings)  # the file's entry is this agent's on this market
+    entry = yaml.safe_load(path.read_text())["tuned"]["ddqn"][market]
+    assert entry["study"] == study.study_name and entry["trial"] == study.best_trial.number
+    config = write_config(tmp_path, {"simulation": settings.simulation.model_dump(mode="json")})
+    loaded, applied = load_settings(config_path=config, best_params_path=path)
     best = study.best_trial.user_attrs["rl"]
-    assert applied == [(f"best-params ({path})", "file")]
+    assert applied[0] == (f"tuned parameters for ddqn on market {market} used ({path})", "tuned")
     assert loaded.rl.lr == best["lr"] and loaded.rl.n_envs == best["n_envs"]
     assert loaded.rl.hidden_sizes == [study.best_trial.params["hidden_width"]] * 2
     assert loaded.rl.episodes == Settings().rl.episodes  # the tuning budget is not written
@@ -442,7 +444,8 @@ def test_best_params_are_written_only_when_they_beat_the_current_settings(tmp_pa
     assert current.user_attrs["defaults"] and good.value is not None and current.value is not None
     assert good.value > current.value and result.best_params_path == path
     shown = console.export_text()
-    assert f"wrote {path}: trial #0 scores {good.value:.2f} bps on validation" in shown
+    entry = f"tuned parameters for ddqn on market {settings_market(settings)}"
+    assert f"wrote {path} ({entry}): trial #0 scores {good.value:.2f} bps on validation" in shown
     assert f"vs the {current.value:.2f} bps for the current settings (trial #1)" in shown
     written = path.read_text()
     # rerun with the same --n-trials, now reading the file: no new trial, nothing rewritten

@@ -8,6 +8,7 @@ Sources, highest precedence first: explicit overrides (CLI flags), ``RL_*`` envi
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,14 @@ from pydantic import BaseModel, ValidationError
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     YamlConfigSettingsSource,
 )
 from rich.logging import RichHandler
 
+from rl_order_execution.config.environment import check_environment
+from rl_order_execution.config.identity import settings_market
 from rl_order_execution.config.schema import (
     DEFAULT_BEST_PARAMS_PATH,
     DEFAULT_CONFIG_PATH,
@@ -29,6 +33,7 @@ from rl_order_execution.config.schema import (
     LoggingSettings,
     Settings,
 )
+from rl_order_execution.config.tuned import TunedChoice, choose_tuned, read_tuned
 from rl_order_execution.errors import SettingsError
 
 LOGGER_NAME = "rl_order_execution"
@@ -65,24 +70,39 @@ class _Sources:
         self, overrides: Mapping[str, Any], config_path: Path | None, best_params_path: Path | None
     ) -> None:
         self.files: list[tuple[str, Path]] = []
-        if best_params_path is not None and best_params_path.exists():
-            self.files.append((f"best-params ({best_params_path})", best_params_path))
         if config_path is not None and config_path.exists():
             self.files.append((f"config ({config_path})", config_path))
         for _, path in self.files:
             _check_yaml_file(path)
         self.overrides = dict(overrides)
+        exists = best_params_path is not None and best_params_path.exists()
+        self.tuned_path = best_params_path if exists else None
+        self.tuned: TunedChoice | None = None  # chosen once the run's agent and market are known
+
+    @property
+    def tuned_values(self) -> dict[str, Any]:
+        return {} if self.tuned is None else self.tuned.values
 
     def ordered(
         self, init: PydanticBaseSettingsSource, env: PydanticBaseSettingsSource
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init, env, *(_yaml_source(path) for _, path in self.files))
+        tuned = [InitSettingsSource(Settings, self.tuned_values)] if self.tuned_values else []
+        return (init, env, *tuned, *(_yaml_source(path) for _, path in self.files))
 
     def named_values(self) -> list[tuple[str, dict[str, Any]]]:
         env = dict(_env_values())
         named = [("cli", _nest(self.overrides)), ("env", env)]
+        if self.tuned_values:
+            named.append((f"best-params ({self.tuned_path})", self.tuned_values))
         named += [(name, _yaml_source(path)()) for name, path in self.files]
         return named
+
+    def applied(self) -> list[tuple[str, str]]:
+        """(name, kind) of the files that applied, and the line about the tuned parameters."""
+        files = [(name, "file") for name, _ in self.files]
+        if self.tuned is None:
+            return files
+        return [(self.tuned.line, "tuned" if self.tuned.used else "note"), *files]
 
 
 def _env_values() -> dict[str, Any]:
@@ -138,8 +158,12 @@ def load_settings(
     """
     if require_config and config_path is not None and not config_path.is_file():
         raise SettingsError(f"config file {config_path} does not exist")
-    sources = _Sources(overrides or {}, config_path, best_params_path)
+    check_environment(os.environ)
+    sources = _prepared(overrides or {}, config_path, best_params_path)
+    return _build(sources), sources.applied()
 
+
+def _build(sources: _Sources) -> Settings:
     class _Loaded(Settings):
         @classmethod
         def settings_customise_sources(
@@ -154,13 +178,26 @@ def load_settings(
 
     try:
         loaded = _Loaded(**_nest(sources.overrides))
-        settings = Settings.model_validate(loaded.model_dump())
+        return Settings.model_validate(loaded.model_dump())
     except ValidationError as exc:
         raise SettingsError(format_validation_error(exc)) from exc
     except (ValueError, TypeError) as exc:  # e.g. an env var that is not valid JSON for a list
         raise SettingsError(f"settings: {exc}") from exc
-    applied = [(name, "file") for name, _ in sources.files]
-    return settings, applied
+
+
+def _prepared(
+    overrides: Mapping[str, Any], config_path: Path | None, best_params_path: Path | None
+) -> _Sources:
+    """The sources, with the tuned parameters of the run's own agent and market chosen: the
+    settings without them say which agent and market the run has (they only hold rl settings)."""
+    sources = _Sources(overrides, config_path, best_params_path)
+    if sources.tuned_path is not None:
+        tuned = read_tuned(sources.tuned_path)
+        if tuned.entries:
+            first = _build(sources)
+            agent, market = first.rl.agent, settings_market(first)
+            sources.tuned = choose_tuned(tuned, sources.tuned_path, agent, market)
+    return sources
 
 
 def value_sources(
@@ -169,7 +206,7 @@ def value_sources(
     best_params_path: Path | None = DEFAULT_BEST_PARAMS_PATH,
 ) -> dict[str, str]:
     """Map each dotted setting to the name of the source that set it ('default' if none)."""
-    sources = _Sources(overrides or {}, config_path, best_params_path)
+    sources = _prepared(overrides or {}, config_path, best_params_path)
     known = set(flatten(Settings.model_construct()))
     origin: dict[str, str] = {}
     for name, values in reversed(sources.named_values()):  # lowest first, higher ones overwrite

@@ -8,6 +8,7 @@ progress line), `best_params` (the YAML written), `summary` (what is printed at 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from rl_order_execution.config import (
     SettingsError,
     format_validation_error,
 )
+from rl_order_execution.config.identity import settings_market
 from rl_order_execution.tuning.best_params import (
     BestParamsDecision,
     best_params_document,
@@ -162,9 +164,12 @@ def optimize(
             ) from None
         trials = study.get_trials(deepcopy=False)
     best = best_trial(trials)
-    decision = decide_best_params(trials, current, best_params_path)
+    entry = f"{settings.rl.agent} on market {settings_market(settings)}"
+    decision = decide_best_params(trials, current, best_params_path, entry)
     if decision.write and best_params_path is not None and best is not None:
-        write_best_params(best_params_path, best, name, opt.storage)
+        baseline = decision.baseline
+        note = write_best_params(best_params_path, best, name, opt.storage, settings, baseline)
+        decision = replace(decision, reason=decision.reason + note)
     counts = Counter(t.state for t in trials)
     written = best_params_path if decision.write else None
     result = OptimizeResult(

@@ -1,5 +1,6 @@
-"""The best trial's rl settings as a settings YAML that every later command reads, written only
-when that trial beats the current settings on the validation set."""
+"""The best trial's rl settings as the entry of its agent and market in best_params.yaml (the
+other entries kept), written only when that trial beats the current settings on the validation
+set."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
+from rl_order_execution.config import Settings
+from rl_order_execution.config.identity import settings_market
+from rl_order_execution.config.tuned import TUNED, read_tuned
+from rl_order_execution.files import write_text_atomic
 from rl_order_execution.tuning.storage import display_url
 from rl_order_execution.tuning.study import KEY_ATTR, best_trial, trial_value
 
@@ -25,10 +31,11 @@ class BestParamsDecision:
 
 
 def decide_best_params(
-    trials: Sequence[FrozenTrial], current_key: str, path: Path | None
+    trials: Sequence[FrozenTrial], current_key: str, path: Path | None, entry: str = ""
 ) -> BestParamsDecision:
     """Write only a trial that beats the current settings (the trial of current_key) on the
-    validation set; a rerun that found nothing better leaves the file as it is."""
+    validation set; a rerun that found nothing better leaves the file as it is. `entry` names
+    the agent and market whose entry is written."""
     target = "config/best_params.yaml" if path is None else str(path)
     best = best_trial(trials)
     scored = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -53,26 +60,71 @@ def decide_best_params(
     )
     if path is None:
         return BestParamsDecision(False, f"{target} not written (--no-write-best-params): {why}")
-    return BestParamsDecision(True, f"wrote {target}: {why}", baseline)
+    written = f"wrote {target} (tuned parameters for {entry})" if entry else f"wrote {target}"
+    return BestParamsDecision(True, f"{written}: {why}", baseline)
 
 
-def best_params_document(trial: FrozenTrial, study_name: str, storage: str) -> str:
-    """The best trial's rl settings as a settings YAML, with a comment header saying where from."""
-    written = datetime.now(UTC).isoformat(timespec="seconds")
-    header = (
-        "# Best hyperparameters found by `rl-exec optimize`; read by every command after the\n"
-        "# config file (CLI flags and RL_* variables still win; --no-best-params ignores it).\n"
-        f"# study: {study_name}  storage: {display_url(storage)}\n"
-        f"# trial: {trial.number}  value: {trial_value(trial):.4f} bps risk-adjusted cost "
-        "savings vs TWAP (validation)\n"
-        f"# written: {written}\n"
+HEADER = (
+    "# Tuned hyperparameters written by `rl-exec optimize`: tuned.<agent>.<market hash>.rl, one\n"
+    "# entry per agent kind and market. A run uses only the entry of its own agent and market\n"
+    "# (CLI flags and RL_* variables still win; --no-best-params ignores the file).\n"
+)
+
+
+def tuned_entry(
+    trial: FrozenTrial, study_name: str, storage: str, baseline: FrozenTrial | None = None
+) -> dict[str, Any]:
+    """The best trial's rl changes (never the agent: the entry's key says it), and their origin."""
+    rl = {k: v for k, v in (trial.user_attrs.get("rl") or {}).items() if k != "agent"}
+    entry: dict[str, Any] = {
+        "rl": rl,
+        "study": study_name,
+        "storage": display_url(storage),
+        "trial": trial.number,
+        "validation_bps": round(trial_value(trial), 4),
+    }
+    if baseline is not None:
+        entry["current_settings_bps"] = round(trial_value(baseline), 4)
+    entry["written"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return entry
+
+
+def _kept_entries(path: Path) -> tuple[dict[str, dict[str, Any]], str]:
+    """The entries already in the file, and a note when an old-format file is converted."""
+    if not path.exists():
+        return {}, ""
+    current = read_tuned(path)
+    kept: dict[str, dict[str, Any]] = {}
+    for entry in current.entries:
+        if entry.market is None:  # an old file that never recorded its market cannot be kept
+            return {}, f" (replaced the old-format {path}, which recorded no market)"
+        kept.setdefault(entry.agent, {})[entry.market] = {"rl": entry.rl, **entry.info}
+    if current.legacy is not None and set(current.legacy) - {"rl"}:
+        sections = ", ".join(sorted(set(current.legacy) - {"rl"}))
+        return kept, f" (the old-format file's {sections} left out: settings go in the config file)"
+    return kept, ""
+
+
+def best_params_document(entries: dict[str, dict[str, Any]]) -> str:
+    """best_params.yaml: the header, then the entries by agent and market."""
+    body = yaml.safe_dump({TUNED: entries}, sort_keys=True, default_flow_style=None)
+    return HEADER + body
+
+
+def write_best_params(
+    path: Path,
+    trial: FrozenTrial,
+    study_name: str,
+    storage: str,
+    settings: Settings,
+    baseline: FrozenTrial | None = None,
+) -> str:
+    """Write the trial's entry for this agent and market atomically, keeping every other
+    entry; returns a note on an old-format file converted ("" when none)."""
+    entries, note = _kept_entries(path)
+    market = settings_market(settings)
+    entries.setdefault(settings.rl.agent, {})[market] = tuned_entry(
+        trial, study_name, storage, baseline
     )
-    body = yaml.safe_dump({"rl": trial.user_attrs["rl"]}, sort_keys=True, default_flow_style=None)
-    return header + body
-
-
-def write_best_params(path: Path, trial: FrozenTrial, study_name: str, storage: str) -> None:
-    """Write best_params_document atomically (temporary file, then rename)."""
-    from rl_order_execution.files import write_text_atomic
-
-    write_text_atomic(path, best_params_document(trial, study_name, storage))
+    write_text_atomic(path, best_params_document(entries))
+    return note

@@ -3,68 +3,22 @@ median pruning, the current settings scored as its first trial; and what it hold
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from rl_order_execution.config import (
-    OptimizationSettings,
-    ReplaySettings,
-    Settings,
-    SettingsError,
-    SimulationSettings,
-)
+from rl_order_execution.config import OptimizationSettings, Settings, SettingsError
+from rl_order_execution.config.identity import market_hash as market_hash
+from rl_order_execution.config.identity import settings_market
 from rl_order_execution.tuning.storage import first_use_lock, rdb_storage, retrying, storage_errors
 
 DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 DEFAULTS_ATTR = "defaults"  # user attribute of the trial that scores the current settings
 KEY_ATTR = "rl_key"  # user attribute: the key of the rl settings a trial trained with
-
-
-# The market settings of the first edition: always hashed. Settings added since count only when
-# they differ from their defaults, so a study of an unchanged market keeps its name across versions.
-FIRST_EDITION_MARKET = frozenset(
-    {
-        "action_multipliers",
-        "drift",
-        "liquidity_param",
-        "lot_size",
-        "mean_reversion",
-        "price_model",
-        "rate_basis",
-        "risk_aversion",
-        "start_price",
-        "temp_impact_param",
-        "time_horizon",
-        "total_shares",
-        "volatility",
-    }
-)
-
-
-def market_hash(
-    simulation: SimulationSettings,
-    replay: ReplaySettings | None = None,
-    book: Mapping[str, Any] | None = None,
-) -> str:
-    """Eight hex digits identifying the market; the training seed is not part of it. A replayed
-    market is also its data: the replay section (file, columns, splits) is part of it; the book
-    market its `book:` section."""
-    values = simulation.model_dump(mode="json", exclude={"seed"})
-    defaults = type(simulation)().model_dump(mode="json")
-    data = {k: v for k, v in values.items() if k in FIRST_EDITION_MARKET or v != defaults.get(k)}
-    if simulation.price_model == "replay" and replay is not None:
-        data["replay"] = replay.model_dump(mode="json")
-    if simulation.price_model == "book" and book:
-        data["book"] = dict(book)
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def resolve_study_name(settings: Settings) -> str:
@@ -73,8 +27,7 @@ def resolve_study_name(settings: Settings) -> str:
     if not opt.study_name_includes_market_hash:
         return opt.study_name
     agent = "" if settings.rl.agent == "ddqn" else f"-{settings.rl.agent}"  # own search space
-    market = market_hash(settings.simulation, settings.replay, settings.book)
-    return f"{opt.study_name}{agent}-{market}"
+    return f"{opt.study_name}{agent}-{settings_market(settings)}"
 
 
 def make_pruner(opt: OptimizationSettings) -> optuna.pruners.BasePruner:
