@@ -548,6 +548,11 @@ def _print_market_warnings(settings: Settings) -> None:
     from rl_order_execution.market import MarketParams
     from rl_order_execution.runs.training import print_warnings
 
+    if settings.simulation.price_model == "book":  # its own market: refuse bad settings now
+        from rl_order_execution.agents.book import book_params
+
+        book_params(settings)
+        return
     print_warnings(console, market_warnings(settings, MarketParams.of(settings)))
 
 
@@ -631,6 +636,29 @@ def data_bars(
         f"wrote {len(bars):,} bars of {interval} ({bars['volume'].sum():,.0f} shares) to {output}",
         highlight=False,
     )
+
+
+@app.command("calibrate-book")
+@user_errors
+def calibrate_book(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="Top-of-book CSV or Parquet, one row per step: timestamp, bid, ask, bid_size, "
+            "ask_size and optionally buy_high."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The config YAML to write.")],
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace --out if it exists.")
+    ] = False,
+) -> None:
+    """Calibrate the limit-order book market on a top-of-book file; write its config (a
+    `book:` section with every estimate's standard error as a comment)."""
+    from rl_order_execution.book_experiment import calibrate_book_file
+
+    calibrate_book_file(source, out, overwrite)
+    console.print(f"wrote {out} (use it with rl-exec run --config {out})", highlight=False)
 
 
 @app.command()
