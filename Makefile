@@ -92,8 +92,8 @@ sweep: $(RUN_STAMP) ## Markets x agents x seeds on Dask: make sweep SPEC=benchma
 benchmark: $(RUN_STAMP) ## Self-check: closed forms vs Monte Carlo for every reference strategy (ARGS="...")
 	$(BIN)/rl-exec benchmark $(ARGS)
 
-docs: $(RUN_STAMP) ## Regenerate the README configuration table from the Settings models
-	$(BIN)/python scripts/settings_table.py --update README.md
+docs: $(RUN_STAMP) ## Regenerate README.md's and docs/SETTINGS.md's generated sections (commands, settings, results)
+	$(BIN)/python -m scripts.readme_tables
 
 changelog: $(STAMP) ## Regenerate CHANGELOG.md from the conventional commits (git-cliff)
 	$(BIN)/git-cliff --config cliff.toml -o CHANGELOG.md

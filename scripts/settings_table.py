@@ -1,12 +1,15 @@
-"""Generate the README configuration table from the pydantic Settings models.
+"""Generate the settings table from the pydantic Settings models.
 
 Walks `rl_order_execution.config.Settings` recursively, so every leaf setting is listed with its
 environment variable (prefix and nested delimiter come from the model config: ``RL_`` and ``__``),
-type, default (default factories included), declared constraints and description.
+type, default (default factories included), declared constraints and description. The full table
+fills docs/SETTINGS.md; scripts/readme_tables.py builds the README's compact one from `sections()`.
 
-    python scripts/settings_table.py                 # print the section to stdout
-    python scripts/settings_table.py --update README.md   # rewrite the marked README section
-    python scripts/settings_table.py --check README.md    # exit 1 if that section is stale
+    python scripts/settings_table.py                      # print the full table to stdout
+    python scripts/settings_table.py --update README.md   # rewrite every generated section of FILE
+    python scripts/settings_table.py --check README.md    # exit 1 if one of them is stale
+
+(`--update` and `--check` do what scripts/readme_tables.py does for that file.)
 
 `settings-doc` lists the nested variable names but shows no default for `default_factory` fields
 and none of the `gt`/`ge`/`le`/`min_length` constraints, so this small walker is used instead.
@@ -31,8 +34,6 @@ from pydantic_settings import BaseSettings
 
 from rl_order_execution.config import Settings
 
-START_MARKER = "<!-- settings-start -->"
-END_MARKER = "<!-- settings-end -->"
 GENERATED_NOTE = (
     "<!-- Generated from src/rl_order_execution/config/schema.py by `make docs` "
     "(scripts/settings_table.py); do not edit by hand. -->"
@@ -252,53 +253,22 @@ def render(model: type[BaseSettings] = Settings, heading_level: int = 3) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _bounds(text: str) -> tuple[int, int]:
-    start = text.find(START_MARKER)
-    end = text.find(END_MARKER, start + len(START_MARKER)) if start >= 0 else -1
-    if start < 0 or end < 0:
-        raise ValueError(f"markers {START_MARKER} ... {END_MARKER} not found (in that order)")
-    return start + len(START_MARKER), end
-
-
-def extract(text: str) -> str:
-    """The current content between the markers, without the newline after the start marker."""
-    start, end = _bounds(text)
-    return text[start:end].removeprefix("\n")
-
-
-def replace(text: str, content: str) -> str:
-    """`text` with the marked section replaced by `content`; the rest is left byte for byte."""
-    start, end = _bounds(text)
-    return text[:start] + "\n" + content + text[end:]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--update", type=Path, metavar="FILE", help="rewrite the marked section")
-    group.add_argument("--check", type=Path, metavar="FILE", help="exit 1 if the section is stale")
+    group.add_argument("--update", type=Path, metavar="FILE", help="rewrite the marked sections")
+    group.add_argument("--check", type=Path, metavar="FILE", help="exit 1 if a section is stale")
     args = parser.parse_args(argv)
-    content = render()
-    try:
-        if args.update is not None:
-            text = args.update.read_text(encoding="utf-8")
-            new = replace(text, content)
-            if new != text:
-                args.update.write_text(new, encoding="utf-8")
-                print(f"{args.update}: settings table updated")
-            else:
-                print(f"{args.update}: settings table already up to date")
-        elif args.check is not None:
-            if extract(args.check.read_text(encoding="utf-8")) != content:
-                print(f"{args.check}: settings table is stale; run `make docs`", file=sys.stderr)
-                return 1
-            print(f"{args.check}: settings table is up to date")
-        else:
-            sys.stdout.write(content)
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    if args.update is None and args.check is None:
+        sys.stdout.write(render())
+        return 0
+    if __package__ in (None, ""):  # run as a file: make `scripts` importable from the root
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from scripts import readme_tables
+
+    if args.update is not None:
+        return readme_tables.main([str(args.update)])
+    return readme_tables.main(["--check", str(args.check)])
 
 
 if __name__ == "__main__":
