@@ -97,7 +97,7 @@ def test_learner_reward_wrapper_changes_only_the_reward() -> None:
         np.testing.assert_array_equal(w_reward, expected)
         obs = np.asarray(next_obs)
     # the env's returns, not the learner's, are what the adapter reports
-    assert wrapped.market_env.recent == plain.recent
+    assert wrapped.market_env.stats.recent == plain.stats.recent
 
 
 def test_without_shaping_and_scale_one_the_learner_sees_the_env_reward() -> None:

@@ -1,13 +1,16 @@
 """What every agent's training shares: the seed streams, the hooks it calls (progress, validation,
-checkpoints), the typed result."""
+checkpoints), the episode returns it reports, the best policy it keeps, the typed result."""
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+import torch
 
 if TYPE_CHECKING:
     from rl_order_execution.agents.base import Agent
@@ -94,6 +97,70 @@ class ValidationPoint:
 
     episodes: int
     savings_bps: float  # risk-adjusted cost savings vs TWAP on the validation shocks
+
+
+class EpisodeReturns:
+    """The env return of each of B lockstep episodes so far and of the last 100 finished ones,
+    as Gymnasium's `RecordEpisodeStatistics` keeps them (its episode_returns, return_queue)."""
+
+    def __init__(self, num_envs: int, window: int = 100) -> None:
+        self.running = np.zeros(num_envs)  # return so far of each live episode
+        self.recent: deque[float] = deque(maxlen=window)  # returns of the last finished ones
+        self.episodes = 0  # finished so far
+
+    def reset(self) -> None:
+        """Every episode starts afresh (a reset of all B)."""
+        self.running[:] = 0.0
+
+    def step(self, reward: np.ndarray, terminated: np.ndarray) -> int:
+        """Add one step's env rewards (B,); returns how many episodes it finished."""
+        self.running += reward
+        finished = int(terminated.sum())
+        if finished:
+            self.recent.extend(self.running[terminated].tolist())
+            self.episodes += finished
+            self.running[terminated] = 0.0
+        return finished
+
+    @property
+    def mean_return(self) -> float:
+        """Mean env return (bps) of the last 100 finished episodes."""
+        return float(np.mean(self.recent)) if self.recent else math.nan
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "running": torch.from_numpy(self.running.copy()),
+            "recent": list(self.recent),
+            "episodes": self.episodes,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.running = state["running"].numpy()
+        self.recent.clear()
+        self.recent.extend(state["recent"])
+        self.episodes = int(state["episodes"])
+
+
+@dataclass
+class BestPolicy:
+    """The validation history and the policy with the best validation savings so far."""
+
+    state: dict[str, Any]  # policy_state() of the best policy (the initial one until validated)
+    bps: float = -math.inf
+    history: list[ValidationPoint] = field(default_factory=list)
+
+    def record(self, agent: Agent, episodes: int, bps: float) -> None:
+        self.history.append(ValidationPoint(episodes, bps))
+        if bps > self.bps:
+            self.bps, self.state = bps, agent.policy_state()
+
+    def state_dict(self) -> dict[str, Any]:
+        history = [[point.episodes, point.savings_bps] for point in self.history]
+        return {"weights": self.state, "bps": self.bps, "history": history}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.state, self.bps = state["weights"], float(state["bps"])
+        self.history = [ValidationPoint(int(e), float(b)) for e, b in state["history"]]
 
 
 @dataclass

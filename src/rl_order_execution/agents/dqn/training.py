@@ -9,7 +9,6 @@ import dataclasses
 import logging
 import math
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,11 +21,12 @@ from rl_order_execution.agents.dqn.replay import NStepReturns, ReplayBuffer
 from rl_order_execution.agents.shaping import learner_reward
 from rl_order_execution.agents.training import (
     NO_HOOKS,
+    BestPolicy,
     Checkpoints,
+    EpisodeReturns,
     TrainHooks,
     TrainingSeeds,
     TrainResult,
-    ValidationPoint,
 )
 from rl_order_execution.agents.validation import Validator
 from rl_order_execution.config import RLSettings, Settings
@@ -48,14 +48,11 @@ class Collector:
     buffer: ReplayBuffer
     rng: np.random.Generator
     returns: NStepReturns = field(init=False)
-    running: np.ndarray = field(init=False)  # env return so far of each live episode
-    recent: deque[float] = field(init=False)  # returns of the last 100 finished episodes
-    episodes: int = 0
+    stats: EpisodeReturns = field(init=False)  # the env's returns, for the charts
 
     def __post_init__(self) -> None:
         self.returns = NStepReturns(self.rl.n_step, self.rl.gamma)
-        self.running = np.zeros(self.env.num_envs)
-        self.recent = deque(maxlen=100)
+        self.stats = EpisodeReturns(self.env.num_envs)
 
     def step(self, agent: DQNAgent, epsilon: float) -> int:
         """One vectorised env step; returns how many episodes it finished."""
@@ -71,18 +68,16 @@ class Collector:
         if ready is not None:
             self.buffer.add(*ready)
         self.obs = next_obs
-        self.running += reward
-        finished = int(terminated.sum())
-        if finished:
-            self.recent.extend(self.running[terminated].tolist())
-            self.episodes += finished
-            self.running[terminated] = 0.0
-        return finished
+        return self.stats.step(reward, terminated)
+
+    @property
+    def episodes(self) -> int:
+        return self.stats.episodes
 
     @property
     def mean_return(self) -> float:
         """Mean env return (bps) of the last 100 finished episodes."""
-        return float(np.mean(self.recent)) if self.recent else math.nan
+        return self.stats.mean_return
 
     def state_dict(self) -> dict[str, Any]:
         """The live episodes (market state, env and exploration generators), the n-step window,
@@ -94,9 +89,7 @@ class Collector:
             "env_rng": env["rng"],
             "rng": generator_state(self.rng),
             "window": self.returns.state_dict(),
-            "running": torch.from_numpy(self.running.copy()),
-            "recent": list(self.recent),
-            "episodes": self.episodes,
+            **self.stats.state_dict(),  # running, recent, episodes
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -105,10 +98,7 @@ class Collector:
         self.env.load_state_dict({"market": market, "rng": state["env_rng"]})
         self.rng = generator_from_state(state["rng"])
         self.returns.load_state_dict(state["window"])
-        self.running = state["running"].numpy()
-        self.recent.clear()
-        self.recent.extend(state["recent"])
-        self.episodes = int(state["episodes"])
+        self.stats.load_state_dict(state)
 
 
 @dataclass
@@ -125,28 +115,6 @@ class ReplayRatio:
             self.credit -= 1.0
             updates += 1
         return updates
-
-
-@dataclass
-class BestPolicy:
-    """The validation history and the policy with the best validation savings so far."""
-
-    state: dict[str, Any]
-    bps: float = -math.inf
-    history: list[ValidationPoint] = field(default_factory=list)
-
-    def record(self, agent: DQNAgent, episodes: int, bps: float) -> None:
-        self.history.append(ValidationPoint(episodes, bps))
-        if bps > self.bps:
-            self.bps, self.state = bps, agent.policy_state()
-
-    def state_dict(self) -> dict[str, Any]:
-        history = [[point.episodes, point.savings_bps] for point in self.history]
-        return {"weights": self.state, "bps": self.bps, "history": history}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.state, self.bps = state["weights"], float(state["bps"])
-        self.history = [ValidationPoint(int(e), float(b)) for e, b in state["history"]]
 
 
 @dataclass

@@ -7,8 +7,6 @@ that onto the market's continuous speed in [0, max_multiplier], for training and
 
 from __future__ import annotations
 
-import math
-from collections import deque
 from typing import Any
 
 import numpy as np
@@ -23,6 +21,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 
 from rl_order_execution.agents.features import learner_obs, learner_obs_space
 from rl_order_execution.agents.shaping import learner_reward
+from rl_order_execution.agents.training import EpisodeReturns
 from rl_order_execution.config import RLSettings
 from rl_order_execution.market import FloatArray, MarketParams, VecContinuousExecutionEnv
 
@@ -64,15 +63,13 @@ class MarketVecEnv(VecEnv):
         self._seed: int | None = seed  # used by the first reset only: one stream per training
         self._actions = np.zeros((num_envs, 1), dtype=np.float32)
         self.next_obs = np.zeros((num_envs, _width(self.observation_space)), dtype=np.float32)
-        self.running = np.zeros(num_envs)  # env return so far of each live episode
-        self.recent: deque[float] = deque(maxlen=100)  # returns of the last 100 episodes
-        self.episodes = 0
+        self.stats = EpisodeReturns(num_envs)  # the env's returns, for the charts
         self.finished = 0  # episodes the last step finished
 
     def reset(self) -> VecEnvObs:
         obs, _ = self.market.reset(seed=self._seed)
         self._seed = None
-        self.running[:] = 0.0
+        self.stats.reset()
         return learner_obs(self.params, obs)
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -84,22 +81,22 @@ class MarketVecEnv(VecEnv):
         obs = learner_obs(self.params, obs)
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         self.next_obs = obs
-        self.running += reward
-        self.finished = int(terminated.sum())
+        self.finished = self.stats.step(reward, terminated)
         if self.finished:
             final = learner_obs(self.params, info["final_obs"])
             self.next_obs = np.where(terminated[:, None], final, obs)
             for i in np.flatnonzero(terminated):  # SB3 reads each finished episode's info
                 infos[i]["terminal_observation"] = final[i]
-            self.recent.extend(self.running[terminated].tolist())
-            self.episodes += self.finished
-            self.running[terminated] = 0.0
         return obs, reward.astype(np.float32), terminated.copy(), infos
+
+    @property
+    def episodes(self) -> int:
+        return self.stats.episodes
 
     @property
     def mean_return(self) -> float:
         """Mean env return (bps) of the last 100 finished episodes."""
-        return float(np.mean(self.recent)) if self.recent else math.nan
+        return self.stats.mean_return
 
     # SB3's VecEnv asks for these; one batched market has no sub-environments to reach into.
     def close(self) -> None:

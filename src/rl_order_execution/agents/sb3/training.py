@@ -19,13 +19,13 @@ from rl_order_execution.agents.sb3.agent import SB3Agent
 from rl_order_execution.agents.sb3.env import MarketVecEnv
 from rl_order_execution.agents.training import (
     NO_HOOKS,
+    BestPolicy,
     ProgressFn,
     ScalarLogger,
     TrainHooks,
     TrainingSeeds,
     TrainResult,
     ValidationHook,
-    ValidationPoint,
 )
 from rl_order_execution.agents.validation import Validator
 from rl_order_execution.config import Settings
@@ -73,15 +73,13 @@ class Supervisor(BaseCallback):
     scalars: ScalarLogger | None = None
     progress: ProgressFn | None = None
     validation_hook: ValidationHook | None = None
-    best_state: dict[str, Any] = field(default_factory=dict)
-    best_bps: float = -math.inf
-    history: list[ValidationPoint] = field(default_factory=list)
+    best: BestPolicy = field(init=False)
     next_eval: int = 0
 
     def __post_init__(self) -> None:
         super().__init__()
         self.next_eval = self.eval_interval
-        self.best_state = self.agent.policy_state()
+        self.best = BestPolicy(self.agent.policy_state())
 
     def _on_step(self) -> bool:
         env, episodes = self.env, self.env.episodes
@@ -96,9 +94,7 @@ class Supervisor(BaseCallback):
 
     def validate(self, episodes: int) -> None:
         bps = self.validator.savings_bps(self.agent)
-        self.history.append(ValidationPoint(episodes, bps))
-        if bps > self.best_bps:
-            self.best_bps, self.best_state = bps, self.agent.policy_state()
+        self.best.record(self.agent, episodes, bps)
         log.debug("validation after %d episodes: %.2f bps cost savings vs TWAP", episodes, bps)
         if self.scalars is not None:
             self.scalars.add_scalar("eval/cost_savings_vs_twap_bps", bps, episodes)
@@ -136,15 +132,15 @@ def train_sb3(
     start = time.perf_counter()
     model.learn(total_timesteps=NEVER, callback=supervisor, log_interval=_log_interval(model))
     if rl.keep_best:
-        agent.load_policy_state(supervisor.best_state)
+        agent.load_policy_state(supervisor.best.state)
     agent.policy.set_training_mode(False)
     return TrainResult(
         agent=agent,
         episodes=market.episodes,
         updates=int(getattr(model, "_n_updates", 0)),
         seconds=time.perf_counter() - start,
-        best_validation_bps=float(supervisor.best_bps),
-        history=supervisor.history,
+        best_validation_bps=float(supervisor.best.bps),
+        history=supervisor.best.history,
     )
 
 
