@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import KVWriter, Logger
@@ -39,8 +42,23 @@ log = logging.getLogger(__name__)
 NEVER = 10**12  # SB3's timestep budget: the callback stops at the episode budget instead
 
 
+def _number(value: Any) -> float | None:
+    """A logged value as a float when it is one real number: SB3 logs Python, numpy (PPO's
+    approx_kl is a numpy float32, no Python float) and one-element array or tensor values."""
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.item())
+    if isinstance(value, np.ndarray) and value.size == 1:
+        return float(value.reshape(-1)[0])
+    return None
+
+
 class TagWriter(KVWriter):
-    """SB3's `train/...` values as our TensorBoard tags `losses/...`, by gradient update."""
+    """Every scalar SB3 logs for TensorBoard as one of our tags: `train/x` as `losses/x`, by
+    gradient update (as the Double DQN's losses); SB3's other namespaces as they are
+    (`time/fps`), at SB3's own step (env transitions). What SB3 keeps out of TensorBoard (its
+    counters: n_updates, total_timesteps, ...) stays out."""
 
     def __init__(self, logger: ScalarLogger) -> None:
         self.logger = logger
@@ -50,12 +68,14 @@ class TagWriter(KVWriter):
     ) -> None:
         updates = int(key_values.get("train/n_updates", step))
         for key, value in key_values.items():
-            if (
-                key.startswith("train/")
-                and key != "train/n_updates"
-                and isinstance(value, int | float)
-            ):
-                self.logger.add_scalar("losses/" + key.removeprefix("train/"), value, updates)
+            number = _number(value)
+            if number is None or "tensorboard" in (key_excluded.get(key) or ()):
+                continue
+            namespace, _, name = key.rpartition("/")
+            if namespace == "train":
+                self.logger.add_scalar(f"losses/{name}", number, updates)
+            else:
+                self.logger.add_scalar(key if namespace else f"sb3/{key}", number, step)
 
     def close(self) -> None:
         pass
