@@ -289,6 +289,7 @@ BUDGET_HORIZON = 50
 
 # The book market (price_model book): its horizon, and the settings each agent trains with there
 # unless the user sets them (tuned on the book's defaults: README, "Limit-order book market").
+# On the book rl.lr_end_fraction also decays PPO's and SAC's learning rates.
 BOOK_HORIZON = 60
 BOOK_RL_DEFAULTS: dict[str, dict[str, Any]] = {
     "ddqn": {
@@ -297,7 +298,12 @@ BOOK_RL_DEFAULTS: dict[str, dict[str, Any]] = {
         "epsilon_decay": 0.998,
         "eval_interval": 500,
     },
-    "ppo": {"episodes": 20_000, "eval_interval": 500, "ppo": {"learning_rate": 1e-3}},
+    "ppo": {  # rollouts of two episodes per env; the learning rate decays to a tenth
+        "episodes": 30_000,
+        "eval_interval": 1000,
+        "lr_end_fraction": 0.1,
+        "ppo": {"learning_rate": 1e-3, "n_envs": 128, "n_steps": 120, "batch_size": 1024},
+    },
     "sac": {"episodes": 3000, "eval_interval": 150},
 }
 

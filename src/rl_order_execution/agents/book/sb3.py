@@ -18,6 +18,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnv,
     VecEnvIndices,
@@ -30,6 +31,7 @@ from rl_order_execution.agents.base import resolve_device
 from rl_order_execution.agents.book.base import BookTrainResult, KeepBest
 from rl_order_execution.agents.book.reward import learner_reward, reward_unit
 from rl_order_execution.agents.book.validation import BookValidator
+from rl_order_execution.agents.dqn.agent import linear_decay
 from rl_order_execution.agents.sb3.ppo import policy_kwargs as ppo_policy_kwargs
 from rl_order_execution.agents.sb3.sac import policy_kwargs as sac_policy_kwargs
 from rl_order_execution.agents.sb3.training import NEVER, TagWriter
@@ -210,6 +212,14 @@ def build_sac(
     return model
 
 
+def decayed(rate: Any, progress: float, end_fraction: float) -> Schedule:
+    """SB3's learning-rate schedule at a fraction `progress` of the episode budget: the rate
+    times linear_decay (the Double DQN's schedule, rl.lr_end_fraction). SB3's own progress never
+    moves: its timestep budget is unbounded, the episode budget stops it."""
+    value = float(rate) * linear_decay(progress, end_fraction)
+    return lambda _remaining: value
+
+
 @dataclass
 class Supervisor(BaseCallback):
     """Called by SB3 after every vectorised step: charts, validation, keep-best, progress, stop."""
@@ -219,12 +229,17 @@ class Supervisor(BaseCallback):
     budget: int
     scalars: ScalarLogger | None = None
     progress: ProgressFn | None = None
+    lr_end_fraction: float = 1.0  # the learning rate decays linearly to this share of its own
 
     def __post_init__(self) -> None:
         super().__init__()
 
     def _on_step(self) -> bool:
         env, episodes = self.env, self.env.episodes
+        if self.lr_end_fraction != 1.0:  # SB3 reads lr_schedule at every update
+            self.model.lr_schedule = decayed(
+                self.model.learning_rate, episodes / self.budget, self.lr_end_fraction
+            )
         if env.finished and self.scalars is not None:
             self.scalars.add_scalar("charts/episodic_return_bps", env.mean_return, episodes)
         if self.best.due(episodes, self.budget):
@@ -257,7 +272,7 @@ def train_sb3_book(
     model.set_logger(Logger(None, [TagWriter(logger)] if logger is not None else []))
     agent = BookSB3Agent(kind, model.policy, p, continuous)
     best = KeepBest(agent, validator, rl.eval_interval, logger, validation_hook)
-    supervisor = Supervisor(env, best, rl.episodes, logger, progress)
+    supervisor = Supervisor(env, best, rl.episodes, logger, progress, rl.lr_end_fraction)
     log_interval = int(model.n_envs) if isinstance(model, OffPolicyAlgorithm) else 1
     start = time.perf_counter()
     model.learn(total_timesteps=NEVER, callback=supervisor, log_interval=log_interval)
