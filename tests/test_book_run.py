@@ -199,6 +199,9 @@ def test_run_on_the_book_preset_writes_every_output(
     assert agent["kind"] == "ddqn" and agent["action_set"] == "menu"
     assert agent["advantage_share"] == strategies["agent"]["advantage_share"]["menu"]
     assert metrics["training"]["agent"]["updates"] > 0
+    provenance = metrics["provenance"]
+    assert provenance["agent"]["kind"] == "ddqn" and provenance["seeds"]["training"] == [42]
+    assert provenance["market"]["settings"]["simulation"]["price_model"] == "book"
     report = (out / "report.md").read_text()
     assert "optimal-continuous" in report and "policy_map.png" in report
 

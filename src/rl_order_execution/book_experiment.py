@@ -52,6 +52,7 @@ from rl_order_execution.reporting.book import (
     headline,
     plot_policy_map,
 )
+from rl_order_execution.reporting.provenance import Provenance, now_utc
 from rl_order_execution.reporting.tables import print_outputs
 
 FEW_UPDATES = 100  # fewer gradient updates than this and the agent is barely its initial network
@@ -173,6 +174,7 @@ def _train_all(
 def run_book(settings: Settings, run_dir: Path, console: Console, seeds: int = 1) -> BookReport:
     """`rl-exec run` on price_model book: train, evaluate against TWAP, passive and both exact
     optima on the same test draws, report."""
+    started = now_utc()
     p = book_params(settings)
     run_dir.mkdir(parents=True, exist_ok=True)
     console.print(p.describe(), markup=False, highlight=False, soft_wrap=True)
@@ -198,6 +200,7 @@ def run_book(settings: Settings, run_dir: Path, console: Console, seeds: int = 1
         warnings=warnings,
         training={t.name: training_record(t.result, settings) for t in trained},
         seeds_summary=_seeds_summary(metrics, agents, settings.simulation.seed),
+        provenance=Provenance.of(settings, started, [t.seed for t in trained]),
     )
     return write_book_report(report, p, references, trained, run_dir, console)
 

@@ -26,6 +26,7 @@ from rl_order_execution.evaluation.book import (
 from rl_order_execution.evaluation.statistics import ExactValues, SeedsSummary
 from rl_order_execution.files import atomic_write
 from rl_order_execution.market.book import DEFAULTS, BookParams
+from rl_order_execution.reporting.provenance import Provenance
 from rl_order_execution.reporting.tables import fmt, savings_ci
 
 
@@ -53,6 +54,7 @@ class BookReport:
     warnings: Sequence[str]
     training: Mapping[str, Any] | None = None
     seeds_summary: SeedsSummary | None = None
+    provenance: Provenance | None = None  # where the numbers come from (agent, market, code)
 
     def agent_share(self, name: str) -> AdvantageShare | None:
         """The share of the optimum of the agent's own action set."""
@@ -89,6 +91,8 @@ class BookReport:
             out["training"] = dict(self.training)
         if self.seeds_summary is not None:
             out["seeds_summary"] = self.seeds_summary.to_json()
+        if self.provenance is not None:
+            out["provenance"] = self.provenance.to_json()
         return out
 
 
@@ -182,9 +186,11 @@ def _md_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> str:
 def book_markdown(report: BookReport, plots: Mapping[str, str]) -> str:
     """report.md of a book run."""
     book = {**DEFAULTS, **report.settings.book}  # the market's settings, defaults included
+    head = [] if report.provenance is None else [*report.provenance.header_lines(), ""]
     out = [
         "# Execution report: limit-order book market",
         "",
+        *head,
         f"{report.episodes:,} test episodes on shared draws (evaluation seed "
         f"{report.evaluation_seed}). Costs in bps of Q*P0.",
         "",
