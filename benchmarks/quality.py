@@ -6,7 +6,7 @@ interquartile mean, bootstrap 95 % interval), the best discrete policy's share w
 (martingale prices: the ceiling of the agent's action grid), VWAP's share on markets with a volume
 profile, and that of the exact optimum rounded to the action grid. On replayed bars (no exact
 optimum) the share is of the hindsight schedule's advantage, next to the calibrated optimum's.
-Writes benchmarks/quality.json.
+Writes benchmarks/quality.json (with --out DIR: the runs and quality.json in DIR, nothing else).
 """
 
 from __future__ import annotations
@@ -30,6 +30,13 @@ from rl_order_execution.strategies import TWAP, SnappedOptimalStrategy
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "quality.json"
+RUNS = Path("output/quality")
+
+
+def output_paths(out: Path | None) -> tuple[Path, Path]:
+    """Where the runs and quality.json go: both under --out when it is given (nothing else is
+    written), otherwise the runs in output/quality and the results in benchmarks/quality.json."""
+    return (RUNS, RESULTS) if out is None else (out, out / "quality.json")
 
 
 def run_market(
@@ -84,7 +91,13 @@ def _summary(shares: list[float | None]) -> AcrossSeeds | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=Path("output/quality"))
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="Folder for the runs and quality.json (default: output/quality and "
+        "benchmarks/quality.json).",
+    )
     parser.add_argument("--reuse", action="store_true", help="Re-read runs already in --out.")
     parser.add_argument("--agents", default="ddqn,ppo,sac", help="Agent kinds, comma-separated.")
     parser.add_argument("markets", nargs="*", help="Market names (default: all).")
@@ -95,8 +108,9 @@ def main() -> None:
     if args.markets:
         configs = [c for c in configs if c.stem in args.markets]
     results: dict[str, Any] = {"seeds": args.seeds, "markets": {}}
-    if args.markets and RESULTS.is_file():  # a subset updates its markets, keeps the others
-        earlier = json.loads(RESULTS.read_text())
+    runs, results_path = output_paths(args.out)
+    if args.markets and results_path.is_file():  # a subset updates its markets, keeps the others
+        earlier = json.loads(results_path.read_text())
         if earlier.get("seeds") == args.seeds:
             results["markets"] = earlier.get("markets", {})
     table = Table(
@@ -111,7 +125,7 @@ def main() -> None:
     for config, agent in rows:  # one row per market x agent; the Double DQN's keeps its name
         key = config.stem if agent == "ddqn" else f"{config.stem}/{agent}"
         console.print(f"{key} ...")
-        r = run_market(config, args.seeds, args.out, args.reuse, agent)
+        r = run_market(config, args.seeds, runs, args.reuse, agent)
         s = _summary(r["shares"])
         r["summary"] = None if s is None else s.to_json()
         r["optimal_snapped"] = snapped_share(config)
@@ -128,7 +142,7 @@ def main() -> None:
             "-" if r.get("calibrated") is None else f"{r['calibrated']:.1%}",
             "reused" if r["seconds"] is None else f"{r['seconds']:.0f}",
         )
-    write_json(RESULTS, results)
+    write_json(results_path, results)
     console.print(table)
     for name in [c.stem if a == "ddqn" else f"{c.stem}/{a}" for c, a in rows]:
         r = results["markets"][name]
@@ -137,7 +151,7 @@ def main() -> None:
         ]
         if beaten:
             console.print(f"{name}: VWAP beats {len(beaten)} of {len(r['shares'])} agents")
-    console.print(f"wrote {RESULTS}")
+    console.print(f"wrote {results_path}")
 
 
 if __name__ == "__main__":

@@ -73,10 +73,26 @@ def save_checkpoint(path: Path, result: TrainResult, settings: Settings) -> None
     atomic_write(path, lambda h: h.write(buffer.getvalue()))
 
 
-def _unreadable(path: Path, exc: Exception) -> CheckpointError:
-    return CheckpointError(
-        f"checkpoint {path}: not a readable rl-exec checkpoint ({type(exc).__name__})"
-    )
+def _unreadable(path: Path, what: str) -> CheckpointError:
+    return CheckpointError(f"checkpoint {path}: not a readable rl-exec checkpoint ({what})")
+
+
+def _missing(path: Path) -> CheckpointError:
+    """A path that is no checkpoint file: say what it is instead."""
+    if path.is_dir():
+        inside = path / "model.pt"
+        seeds = sorted(path.glob("seed-*/model.pt"))
+        hint = (
+            f"its checkpoint is {inside}"
+            if inside.is_file()
+            else f"its checkpoints are {path}/seed-*/model.pt, e.g. {seeds[0]}"
+            if seeds
+            else "give the model.pt file"
+        )
+        return CheckpointError(f"checkpoint {path} is a folder, not a checkpoint file; {hint}")
+    if path.exists():
+        return CheckpointError(f"checkpoint {path} is not a regular file")
+    return CheckpointError(f"checkpoint {path} does not exist")
 
 
 def _spec(path: Path, payload: dict[str, Any]) -> AgentSpec:
@@ -98,18 +114,23 @@ def _spec(path: Path, payload: dict[str, Any]) -> AgentSpec:
 def load_checkpoint(path: Path, device: str = "cpu") -> LoadedAgent:
     """Rebuild the greedy agent and the settings it was trained with."""
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise _missing(path)
+    if path.stat().st_size == 0:
+        raise _unreadable(path, "an empty file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # not a torch file at all, truncated, or damaged
+        raise _unreadable(path, "not a PyTorch file, or a damaged one") from exc
+    try:
         spec = _spec(path, payload)
         settings = Settings.model_validate(payload["settings"])
     except CheckpointError:
         raise
-    except Exception as exc:  # any failure here means: not a checkpoint we can use
-        raise _unreadable(path, exc) from exc
+    except Exception as exc:  # a torch file, but not one of ours (or from a newer version)
+        raise _unreadable(path, "a PyTorch file, but not an rl-exec checkpoint") from exc
     target = resolve_device(device)
     try:
         agent = spec.load(settings, payload["weights"], target)
     except Exception as exc:  # weights that do not fit the network the settings describe
-        raise _unreadable(path, exc) from exc
+        raise _unreadable(path, "its weights do not fit the network its settings describe") from exc
     return LoadedAgent(agent, settings, payload)

@@ -209,6 +209,7 @@ SETTING_FLAGS = {
     "--seed": "simulation.seed",
     "--device": "rl.device",
     "--eval-episodes": "evaluation.episodes",
+    "--agent": "rl.agent",
 }
 # flags that choose where settings or the folder come from: the checkpoint decides both
 SOURCE_FLAGS = ("--config", "--no-best-params", "--output-dir", "--run-name", "--overwrite")
