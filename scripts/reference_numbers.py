@@ -75,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
             recorded[name] = now
             print(f"recorded {name}", flush=True)
             continue
-        diff = list(differences(recorded.get(name, {}), now, rel=REL))
+        if name not in recorded:
+            print(f"{name}: no recorded numbers (record them: record --market {name})")
+            failed = True
+            continue
+        diff = list(differences(recorded[name], now, rel=REL))
         print(f"{name}: {'same numbers' if not diff else f'{len(diff)} differences'}")
         for line in diff[:20]:
             print(f"  {line}")
