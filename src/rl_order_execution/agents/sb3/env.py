@@ -7,9 +7,11 @@ that onto the market's continuous speed in [0, max_multiplier], for training and
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
+import torch
 from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnv,
@@ -59,7 +61,8 @@ class MarketVecEnv(VecEnv):
         self.market = VecContinuousExecutionEnv(num_envs, p)
         self.params = p
         space = learner_obs_space(p, self.market.single_observation_space)
-        super().__init__(num_envs, space, ACTION_SPACE)
+        # its own copy: SB3 seeds the action space and SAC draws from it before learning starts
+        super().__init__(num_envs, space, copy.deepcopy(ACTION_SPACE))
         self._seed: int | None = seed  # used by the first reset only: one stream per training
         self._actions = np.zeros((num_envs, 1), dtype=np.float32)
         self.next_obs = np.zeros((num_envs, _width(self.observation_space)), dtype=np.float32)
@@ -97,6 +100,19 @@ class MarketVecEnv(VecEnv):
     def mean_return(self) -> float:
         """Mean env return (bps) of the last 100 finished episodes."""
         return self.stats.mean_return
+
+    def state_dict(self) -> dict[str, Any]:
+        """The live episodes (market state and generator) and their returns, for a checkpoint."""
+        env = self.market.state_dict()
+        market = {name: torch.from_numpy(a) for name, a in env["market"].items()}
+        return {"market": market, "rng": env["rng"], "returns": self.stats.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the episodes state_dict() saved (never reset from the seed again)."""
+        market = {name: t.numpy() for name, t in state["market"].items()}
+        self.market.load_state_dict({"market": market, "rng": state["rng"]})
+        self.stats.load_state_dict(state["returns"])
+        self._seed = None
 
     # SB3's VecEnv asks for these; one batched market has no sub-environments to reach into.
     def close(self) -> None:
@@ -142,3 +158,11 @@ class LearnerReward(VecEnvWrapper):
         if self.unit != 1.0:
             shaped = shaped * self.unit
         return obs, shaped, terminated, infos
+
+    def state_dict(self) -> dict[str, Any]:
+        """The market's state and the last observations (the shaping's start point)."""
+        return {"market": self.market_env.state_dict(), "obs": torch.from_numpy(self._obs.copy())}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.market_env.load_state_dict(state["market"])
+        self._obs = state["obs"].numpy()

@@ -77,4 +77,5 @@ class SB3Algorithm:
             load=self.restore,
             suggest=self.suggest,
             continuous=True,
+            resumable=True,  # train_sb3 saves and continues at every rollout's start
         )

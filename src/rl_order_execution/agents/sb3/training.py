@@ -1,6 +1,8 @@
 """Training any Stable-Baselines3 algorithm on our market, top to bottom: build the batched VecEnv
-and the learner's reward, let SB3 learn, and at every step of it (a callback) log with our tags,
-validate on the run's own validation set, keep the best policy and stop at the episode budget."""
+and the learner's reward (or continue a saved training), let SB3 learn, and at every step of it (a
+callback) log with our tags, validate on the run's own validation set, keep the best policy and
+stop at the episode budget; at the start of every rollout, offer the checkpoint its state (saved
+when due, and on Ctrl-C, which then stops training)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ import logging
 import math
 import numbers
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,19 +20,18 @@ from stable_baselines3.common.logger import KVWriter, Logger
 
 from rl_order_execution.agents.base import resolve_device
 from rl_order_execution.agents.sb3.agent import SB3Agent
-from rl_order_execution.agents.sb3.env import MarketVecEnv
+from rl_order_execution.agents.sb3.env import LearnerReward, MarketVecEnv
+from rl_order_execution.agents.sb3.state import algorithm_state, load_algorithm_state
 from rl_order_execution.agents.training import (
     NO_HOOKS,
     BestPolicy,
-    ProgressFn,
     ScalarLogger,
     TrainHooks,
     TrainingSeeds,
     TrainResult,
-    ValidationHook,
 )
 from rl_order_execution.agents.validation import Validator
-from rl_order_execution.config import Settings
+from rl_order_execution.config import RLSettings, Settings
 from rl_order_execution.market import MarketParams
 
 if TYPE_CHECKING:
@@ -81,84 +81,118 @@ class TagWriter(KVWriter):
         pass
 
 
-@dataclass
 class Supervisor(BaseCallback):
-    """Called by SB3 after every vectorised step: charts, validation, keep-best, progress, stop."""
+    """Called by SB3 at the start of every rollout (a clean point: checkpoint, Ctrl-C) and after
+    every vectorised step (charts, validation, keep-best, progress, the episode budget)."""
 
-    agent: SB3Agent
-    env: MarketVecEnv
-    budget: int
-    eval_interval: int
-    validator: Validator
-    scalars: ScalarLogger | None = None
-    progress: ProgressFn | None = None
-    validation_hook: ValidationHook | None = None
-    best: BestPolicy = field(init=False)
-    next_eval: int = 0
-
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        model: BaseAlgorithm,
+        agent: SB3Agent,
+        learner: LearnerReward,
+        rl: RLSettings,
+        validator: Validator,
+        hooks: TrainHooks,
+    ) -> None:
         super().__init__()
-        self.next_eval = self.eval_interval
-        self.best = BestPolicy(self.agent.policy_state())
+        self.algorithm, self.agent, self.learner = model, agent, learner
+        self.env = learner.market_env
+        self.budget, self.eval_interval = rl.episodes, rl.eval_interval
+        self.validator, self.hooks = validator, hooks
+        self.best = BestPolicy(agent.policy_state())
+        self.next_eval = rl.eval_interval
+        self.seconds_before = 0.0  # spent in earlier sessions of a resumed run
+        self.started = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.started
+
+    def _on_rollout_start(self) -> None:
+        # The last rollout is learnt from and the next not begun: what is saved here is whole.
+        # PPO comes here every n_steps vectorised steps, SAC at every one (train_freq=1).
+        if self.hooks.checkpoints is not None:
+            self.hooks.checkpoints.reached(self.env.episodes, False, self.state_dict)
 
     def _on_step(self) -> bool:
-        env, episodes = self.env, self.env.episodes
-        if env.finished and self.scalars is not None:
-            self.scalars.add_scalar("charts/episodic_return_bps", env.mean_return, episodes)
+        env, episodes, scalars = self.env, self.env.episodes, self.hooks.logger
+        if env.finished and scalars is not None:
+            scalars.add_scalar("charts/episodic_return_bps", env.mean_return, episodes)
         if episodes >= self.next_eval or episodes >= self.budget:
             self.next_eval = episodes + self.eval_interval
             self.validate(episodes)
-        if self.progress is not None:
-            self.progress(episodes, {"return_bps": env.mean_return, "epsilon": math.nan})
+        if self.hooks.progress is not None:
+            self.hooks.progress(episodes, {"return_bps": env.mean_return, "epsilon": math.nan})
         return episodes < self.budget
 
     def validate(self, episodes: int) -> None:
         bps = self.validator.savings_bps(self.agent)
         self.best.record(self.agent, episodes, bps)
         log.debug("validation after %d episodes: %.2f bps cost savings vs TWAP", episodes, bps)
-        if self.scalars is not None:
-            self.scalars.add_scalar("eval/cost_savings_vs_twap_bps", bps, episodes)
-        if self.validation_hook is not None:
-            self.validation_hook(episodes, bps)
+        if self.hooks.logger is not None:
+            self.hooks.logger.add_scalar("eval/cost_savings_vs_twap_bps", bps, episodes)
+        if self.hooks.validation is not None:
+            self.hooks.validation(episodes, bps)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the rest of training depends on, at the start of a rollout."""
+        return {
+            "algorithm": algorithm_state(self.algorithm),
+            "env": self.learner.state_dict(),
+            "best": self.best.state_dict(),
+            "next_eval": self.next_eval,
+            "seconds_before": self.seconds,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.learner.load_state_dict(state["env"])
+        self.best.load_state_dict(state["best"])
+        self.next_eval = int(state["next_eval"])
+        self.seconds_before, self.started = float(state["seconds_before"]), time.perf_counter()
+        load_algorithm_state(self.algorithm, state["algorithm"])  # its generators last
 
 
 def train_sb3(
     algorithm: SB3Algorithm, settings: Settings, p: MarketParams, hooks: TrainHooks = NO_HOOKS
 ) -> TrainResult:
-    """Train an SB3 algorithm for settings.rl.episodes episodes on market p.
+    """Train an SB3 algorithm for settings.rl.episodes episodes on market p, or continue the
+    training hooks.checkpoints saved.
 
     Hooks as for every agent (`agents.training.TrainHooks`). Seeds: the env's stream and SB3's
     `seed=` (its torch and numpy generators) both come from the master seed's SeedSequence.
     """
     rl = settings.rl
     seeds = TrainingSeeds.from_master(settings.simulation.seed)
-    n_envs = min(algorithm.section(settings).n_envs, rl.episodes)
-    market = MarketVecEnv(p, n_envs, seeds.env)
-    learner = algorithm.learner_env(settings, market)
+    saved = hooks.checkpoints.restore() if hooks.checkpoints is not None else None
+    # a resumed run keeps its lockstep width, even under a larger episode budget
+    n_envs = (
+        min(algorithm.section(settings).n_envs, rl.episodes)
+        if saved is None
+        else len(saved["env"]["market"]["returns"]["running"])
+    )
+    learner = algorithm.learner_env(settings, MarketVecEnv(p, n_envs, seeds.env))
     model = algorithm.build(settings, learner, seeds.agent, resolve_device(rl.device))
     logger = hooks.logger
     model.set_logger(Logger(None, [TagWriter(logger)] if logger is not None else []))
     agent = SB3Agent(algorithm.kind, model.policy, p)
-    supervisor = Supervisor(
-        agent,
-        market,
-        budget=rl.episodes,
-        eval_interval=rl.eval_interval,
-        validator=hooks.validator or Validator.from_settings(settings, p),
-        scalars=logger,
-        progress=hooks.progress,
-        validation_hook=hooks.validation,
+    validator = hooks.validator or Validator.from_settings(settings, p)
+    supervisor = Supervisor(model, agent, learner, rl, validator, hooks)
+    if saved is not None:
+        supervisor.load_state_dict(saved)
+    model.learn(
+        total_timesteps=NEVER - model.num_timesteps,  # SB3's own budget, hence progress: NEVER
+        callback=supervisor,
+        log_interval=_log_interval(model),
+        reset_num_timesteps=saved is None,  # a resumed run continues SB3's counters and obs
     )
-    start = time.perf_counter()
-    model.learn(total_timesteps=NEVER, callback=supervisor, log_interval=_log_interval(model))
     if rl.keep_best:
         agent.load_policy_state(supervisor.best.state)
     agent.policy.set_training_mode(False)
     return TrainResult(
         agent=agent,
-        episodes=market.episodes,
+        episodes=learner.market_env.episodes,
         updates=int(getattr(model, "_n_updates", 0)),
-        seconds=time.perf_counter() - start,
+        seconds=supervisor.seconds,
         best_validation_bps=float(supervisor.best.bps),
         history=supervisor.best.history,
     )
