@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize
+from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize, TwoSlopeNorm
 from matplotlib.patches import Patch
 from rich.table import Table
 
@@ -270,7 +270,8 @@ def plot_policy_map(
     extent = (-0.5, steps - 0.5, q[-1] - p.clip / 2, q[0] + p.clip / 2)
     if continuous:
         low, high = -float(p.max_market), p.max_depth
-        cmap, norm = plt.get_cmap("viridis"), Normalize(low, high)
+        cmap = plt.get_cmap("RdBu")  # market orders red, deeper limit orders blue
+        norm = TwoSlopeNorm(0.0, low, high) if low < 0 < high else Normalize(low, high)
     else:
         colors = plt.get_cmap("tab10")(np.arange(p.n_actions) % 10)
         cmap = ListedColormap(colors)
