@@ -93,10 +93,30 @@ class FrontierPoint:
         return json_fields(self)
 
 
-def frontier(p: MarketParams, points: int = 40) -> list[FrontierPoint]:
-    """Almgren-Chriss efficient frontier over risk aversions spanning TWAP to very urgent."""
+FRONTIER_POINTS = 120
+FRONTIER_SEARCH = 400  # risk aversions tried to place the points
+
+
+def frontier(p: MarketParams, points: int = FRONTIER_POINTS) -> list[FrontierPoint]:
+    """Almgren-Chriss efficient frontier over risk aversions spanning TWAP (0) to very urgent,
+    its points evenly spaced along the curve (arc length, each axis in units of its range), so a
+    line through them is a smooth curve: equally spaced risk aversions would crowd most points
+    next to TWAP and leave the urgent end a few long segments."""
     top = max(10.0 * p.lam, 1.0)
-    lambdas = np.concatenate([[0.0], np.geomspace(top * 1e-5, top, points - 1)])
+    search = np.concatenate([[0.0], np.geomspace(top * 1e-5, top, FRONTIER_SEARCH - 1)])
+    dense = efficient_frontier(p, search.tolist())
+    if not dense:
+        return []
+    _, mean, std = (np.array(column) for column in zip(*dense, strict=True))
+    span_mean, span_std = float(np.ptp(mean)), float(np.ptp(std))
+    steps = np.hypot(
+        np.diff(mean) / (span_mean or 1.0), np.diff(std) / (span_std or 1.0)
+    )  # all 0 where every risk aversion gives one schedule (sigma = 0)
+    along = np.concatenate([[0.0], np.cumsum(steps)])
+    if along[-1] > 0:
+        lambdas = np.interp(np.linspace(0.0, along[-1], points), along, search)
+    else:
+        lambdas = np.concatenate([[0.0], np.geomspace(top * 1e-5, top, points - 1)])
     return [FrontierPoint(*point) for point in efficient_frontier(p, lambdas.tolist())]
 
 
