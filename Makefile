@@ -36,6 +36,11 @@ $(STAMP): $(RUN_STAMP)
 install: $(RUN_STAMP) ## Create .venv and install the toolkit
 install-dev: $(STAMP) ## Create .venv and install the toolkit with the dev tools
 
+# Targets that only run installed tools depend on the tools, not on the stamps (which follow
+# pyproject.toml): after `make install-dev` they install nothing, so they work offline.
+$(BIN)/pytest $(BIN)/optuna-dashboard:
+	$(MAKE) install-dev
+
 run: $(RUN_STAMP) ## Train the default agent, evaluate vs TWAP, write metrics and plots (ARGS="...")
 	$(BIN)/rl-exec run $(ARGS)
 
@@ -45,7 +50,7 @@ train: $(RUN_STAMP) ## Train only and save the checkpoint (ARGS="...")
 evaluate: $(RUN_STAMP) ## Evaluate a checkpoint: make evaluate ARGS="--checkpoint output/runs/<run>/model.pt"
 	$(BIN)/rl-exec evaluate $(ARGS)
 
-test: $(STAMP) ## Run the test suite
+test: $(BIN)/pytest ## Run the test suite
 	$(BIN)/pytest -q -n 2 $(ARGS)
 
 test-numbers: $(STAMP) ## The tests that check numbers, under torch's portable kernels (as on another processor)
@@ -72,8 +77,7 @@ check: lint type-check test ## Everything CI runs: lint, type-check, tests
 optimize: $(RUN_STAMP) ## Tune hyperparameters with Optuna (SQLite study in db/), write config/best_params.yaml (ARGS="...")
 	$(BIN)/rl-exec optimize $(ARGS)
 
-optuna-dashboard: $(RUN_STAMP) ## Serve optuna-dashboard on the default study storage (db/optuna_study.db)
-	$(BIN)/pip install --quiet optuna-dashboard
+optuna-dashboard: $(BIN)/optuna-dashboard ## Serve optuna-dashboard on the default study storage (db/optuna_study.db)
 	$(BIN)/optuna-dashboard sqlite:///db/optuna_study.db
 
 quality: $(RUN_STAMP) ## Default agent on every market in benchmarks/markets, 3 seeds each; writes benchmarks/quality.json

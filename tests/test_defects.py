@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+import shutil
+import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -246,3 +250,20 @@ def test_quality_out_writes_only_there(
     assert json.loads((out / "quality.json").read_text())["markets"]["default"]["shares"] == [0.5]
     assert (quality.RESULTS.read_bytes() if quality.RESULTS.is_file() else None) == before
     assert quality.output_paths(None) == (Path("output/quality"), quality.RESULTS)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_test_and_optuna_dashboard_install_nothing_at_run_time(tmp_path: Path) -> None:
+    """With the tools in place (after make install-dev), neither target runs pip or venv, even
+    where no install stamp exists or pyproject.toml is newer than it."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    for tool in ("pytest", "optuna-dashboard"):
+        (venv / "bin" / tool).write_text("#!/bin/sh\n")
+    command = ["make", "-n", "-C", str(ROOT), f"VENV={venv}", "test", "optuna-dashboard"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    planned = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
+    assert "pip" not in planned and "venv" not in planned.replace(str(venv), "")
+    assert f"{venv}/bin/pytest" in planned and f"{venv}/bin/optuna-dashboard" in planned
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(d.startswith("optuna-dashboard") for d in dev["dev"])
