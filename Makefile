@@ -80,7 +80,7 @@ optimize: $(RUN_STAMP) ## Tune hyperparameters with Optuna (SQLite study in db/)
 optuna-dashboard: $(BIN)/optuna-dashboard ## Serve optuna-dashboard on the default study storage (db/optuna_study.db)
 	$(BIN)/optuna-dashboard sqlite:///db/optuna_study.db
 
-quality: $(RUN_STAMP) ## Default agent on every market in benchmarks/markets, 3 seeds each; writes benchmarks/quality.json
+quality: $(RUN_STAMP) ## Every market in benchmarks/markets x agent x 3 seeds as one Dask sweep (resumable); writes benchmarks/quality.json
 	$(BIN)/python benchmarks/quality.py $(ARGS)
 
 bench: $(STAMP) ## Speed benchmark (env throughput, time to quality and training throughput per agent, vs SB3's DQN, evaluation); writes benchmarks/results.json (ARGS=--quick: a try-out)

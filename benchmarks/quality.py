@@ -1,6 +1,8 @@
 """`make quality`: the default agent on every market in benchmarks/markets/, K training seeds each.
 
-For each market: `rl-exec run --config benchmarks/markets/<name>.yaml --seeds K`, then one table of
+Every market x agent x seed is a cell of one sweep on Dask's distributed scheduler (`rl-exec
+sweep`, --workers processes; an interrupted call resumes with its finished cells); each cell
+trains what `rl-exec run --config benchmarks/markets/<name>.yaml --seeds K` trains. Then a table of
 the share of the exact optimum's advantage over TWAP that the agents capture (per seed, mean,
 interquartile mean, bootstrap 95 % interval), the best discrete policy's share where it applies
 (martingale prices: the ceiling of the agent's action grid), VWAP's share on markets with a volume
@@ -13,20 +15,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from rich.console import Console
 from rich.table import Table
 
-from rl_order_execution.config import load_settings
+from rl_order_execution.config import Settings, load_settings
 from rl_order_execution.evaluation import AcrossSeeds, across_seeds, optimum_gap
-from rl_order_execution.experiment import evaluate_strategies, run_experiment
+from rl_order_execution.experiment import evaluate_strategies, seed_list
+from rl_order_execution.files import write_text_atomic
 from rl_order_execution.market import MarketParams
 from rl_order_execution.reporting import write_json
 from rl_order_execution.strategies import TWAP, SnappedOptimalStrategy
+from rl_order_execution.sweeps.aggregate import read_cell
+from rl_order_execution.sweeps.command import sweep_command
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "quality.json"
@@ -39,33 +44,52 @@ def output_paths(out: Path | None) -> tuple[Path, Path]:
     return (RUNS, RESULTS) if out is None else (out, out / "quality.json")
 
 
-def run_market(
-    config: Path, seeds: int, out_root: Path, reuse: bool, agent: str = "ddqn"
-) -> dict[str, Any]:
-    """Train and evaluate (unless reusing an earlier run's folder), then read its metrics.json."""
-    folder = out_root / config.stem if agent == "ddqn" else out_root / agent / config.stem
-    seconds = None
-    if not (reuse and (folder / "metrics.json").is_file()):
-        overrides = {"logging.progress": False, "rl.agent": agent}
-        settings, _ = load_settings(overrides, config, None, require_config=True)
-        start = time.perf_counter()
-        run_experiment(settings, folder, Console(quiet=True), seeds=seeds)
-        seconds = time.perf_counter() - start
-    metrics = json.loads((folder / "metrics.json").read_text())["strategies"]
-    share = "hindsight_captured" if "hindsight" in metrics else "gap_captured"
+def run_sweep(
+    configs: list[Path], agents: list[str], seeds: int, out_root: Path, workers: int
+) -> Path:
+    """Every market x agent x seed as one cell of a sweep on Dask (`rl-exec sweep`), in
+    out_root/sweep; finished cells of an earlier, interrupted call are kept. The seeds are those
+    `rl-exec run --seeds K` splits from each market's master seed, so each cell trains the
+    agent that run trains, evaluated on the same test episodes."""
+    masters = {
+        load_settings(None, c, None, require_config=True)[0].simulation.seed for c in configs
+    }
+    if len(masters) != 1:
+        raise SystemExit(f"the market files set different master seeds {sorted(masters)}")
+    spec = {
+        "name": "quality",
+        "markets": [str(c.resolve()) for c in configs],
+        "agents": agents,
+        "seeds": seed_list(masters.pop(), seeds),
+        "settings": {"logging.progress": False},
+    }
+    out_root.mkdir(parents=True, exist_ok=True)
+    spec_path = out_root / "quality-sweep.yaml"
+    write_text_atomic(spec_path, yaml.safe_dump(spec, sort_keys=False))
+    sweep_dir = out_root / "sweep"
+    code = sweep_command(spec_path, workers, None, sweep_dir, 2, Console())
+    if code not in (0, 1):  # 1: some cell failed after its retries; its market reads n/a
+        raise SystemExit(code)
+    return sweep_dir
 
-    def of(m: dict[str, Any]) -> float | None:
-        value: float | None = (m.get(share) or {}).get("value")
-        return value
 
-    agents = {name: m for name, m in metrics.items() if name.startswith("agent")}
+def market_results(sweep_dir: Path, config: Path, agent: str, seeds: list[int]) -> dict[str, Any]:
+    """One market x agent row from its cells' saved metrics.json."""
+    cells = []
+    for seed in seeds:
+        folder = sweep_dir / "cells" / f"{config.stem}-{agent}-seed{seed}"
+        if (folder / "metrics.json").is_file():
+            cells.append(read_cell(folder, config.stem, agent, seed))
+    shares = [c.share for c in cells] + [None] * (len(seeds) - len(cells))
+    first = cells[0].references if cells else {}
+    kinds = {c.share_kind for c in cells if c.share_kind is not None}
     return {
-        "share": share,
-        "shares": [of(m) for m in agents.values()],
-        "best_discrete": of(metrics.get("best-discrete", {})),
-        "vwap": of(metrics.get("vwap", {})),
-        "calibrated": of(metrics.get("calibrated-optimal", {})),
-        "seconds": seconds,
+        "share": kinds.pop() if len(kinds) == 1 else None,
+        "shares": shares,
+        "best_discrete": first.get("best-discrete"),
+        "vwap": first.get("vwap"),
+        "calibrated": first.get("calibrated-optimal"),
+        "seconds": sum(c.training_seconds + c.evaluation_seconds for c in cells) or None,
     }
 
 
@@ -98,7 +122,12 @@ def main() -> None:
         help="Folder for the runs and quality.json (default: output/quality and "
         "benchmarks/quality.json).",
     )
-    parser.add_argument("--reuse", action="store_true", help="Re-read runs already in --out.")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="Kept for old scripts: finished cells in --out are always reused (a sweep resumes).",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="Dask worker processes.")
     parser.add_argument("--agents", default="ddqn,ppo,sac", help="Agent kinds, comma-separated.")
     parser.add_argument("markets", nargs="*", help="Market names (default: all).")
     args = parser.parse_args()
@@ -122,10 +151,11 @@ def main() -> None:
     for col in columns:
         table.add_column(col, justify="right")
     rows = [(c, a) for c in configs for a in args.agents.split(",")]
+    sweep_dir = run_sweep(configs, args.agents.split(","), args.seeds, runs, args.workers)
+    seeds = seed_list(Settings().simulation.seed, args.seeds)
     for config, agent in rows:  # one row per market x agent; the Double DQN's keeps its name
         key = config.stem if agent == "ddqn" else f"{config.stem}/{agent}"
-        console.print(f"{key} ...")
-        r = run_market(config, args.seeds, runs, args.reuse, agent)
+        r = market_results(sweep_dir, config, agent, seeds)
         s = _summary(r["shares"])
         r["summary"] = None if s is None else s.to_json()
         r["optimal_snapped"] = snapped_share(config)
@@ -140,7 +170,7 @@ def main() -> None:
             "-" if r["vwap"] is None else f"{r['vwap']:.1%}",
             "-" if r["optimal_snapped"] is None else f"{r['optimal_snapped']:.1%}",
             "-" if r.get("calibrated") is None else f"{r['calibrated']:.1%}",
-            "reused" if r["seconds"] is None else f"{r['seconds']:.0f}",
+            "n/a" if r["seconds"] is None else f"{r['seconds']:.0f}",
         )
     write_json(results_path, results)
     console.print(table)
