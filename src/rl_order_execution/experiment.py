@@ -71,7 +71,7 @@ from rl_order_execution.strategies import (
 
 
 def market_warnings(settings: Settings, p: MarketParams) -> list[str]:
-    """The positivity rule's warning (README, "Which markets are refused"): the largest trade the
+    """The positivity rule's warning (docs/MODEL.md, "Which markets are refused"): the largest trade the
     agent's action space allows would execute at a price <= 0 in some step."""
     spec = agent_spec(settings_kind(settings))
     speed = spec.largest_speed(p)

@@ -1,4 +1,4 @@
-"""Intraday volume profiles (README, "Intraday volume"): a named profile's bin volumes, or a file
+"""Intraday volume profiles (docs/MODEL.md, "Intraday volume"): a named profile's bin volumes, or a file
 of them (CSV with one column and an optional header, or a YAML list), read and checked once;
 every error names the file and the row."""
 

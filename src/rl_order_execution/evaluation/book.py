@@ -1,4 +1,4 @@
-"""What is reported on the book market (README, "Limit-order book market" and "What is
+"""What is reported on the book market (docs/MODEL.md, "Limit-order book market" and "What is
 reported"): per strategy the usual cost statistics and paired savings vs TWAP, the share of each
 exact optimum's advantage over TWAP (menu and continuous), the limit orders' fill rate and the
 passive share; and the exact expected costs of the references."""

@@ -30,7 +30,7 @@ class SessionCosts:
 
 @dataclass(frozen=True)
 class ImpactSummary:
-    """The impact the replayed market ran with (README, "Historical replay"): its units, the
+    """The impact the replayed market ran with (docs/MODEL.md, "Historical replay"): its units, the
     training sessions' daily volatility, relative impact's eta and gamma (None in absolute
     units), alpha and lambda in $, and TWAP's temporary cost at the mean bar."""
 

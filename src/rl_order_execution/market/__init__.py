@@ -1,4 +1,4 @@
-"""The execution market (README, "The model"): parameters and state, price models behind one
+"""The execution market (docs/MODEL.md): parameters and state, price models behind one
 protocol, the batched dynamics, and the Gymnasium environments over them."""
 
 from rl_order_execution.arrays import FloatArray, IntArray

@@ -1,4 +1,4 @@
-"""The market math (README, "The model") as pure numpy functions over a leading batch axis. The
+"""The market math (docs/MODEL.md) as pure numpy functions over a leading batch axis. The
 envs, the evaluation rollout and the exact references all call these: the dynamics are written
 once."""
 
@@ -56,7 +56,7 @@ EXTRA_FEATURES = {
 
 
 def observe(p: MarketParams, s: MarketState) -> np.ndarray[Any, np.dtype[np.float32]]:
-    """Features of the model (README, "The model"), then the extra ones, (B, p.obs_dim) float32."""
+    """Features of the model (docs/MODEL.md), then the extra ones, (B, p.obs_dim) float32."""
     obs = np.empty((s.q.shape[0], p.obs_dim), dtype=np.float32)
     obs[:, 0] = (p.N - s.k) / p.N
     obs[:, 1] = s.q / p.Q

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 ENV_ID = "rl_order_execution/OptimalExecution-v0"
 
 
-# (low, high) of each optional feature (README, "Observation")
+# (low, high) of each optional feature (docs/MODEL.md, "Observation")
 _FEATURE_RANGES = {
     "volume_remaining": (0.0, 1.0),
     "vwap_deviation": (-np.inf, np.inf),

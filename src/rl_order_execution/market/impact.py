@@ -1,4 +1,4 @@
-"""Replay impact (README, "Historical replay"): the $ parameters a replayed market runs with.
+"""Replay impact (docs/MODEL.md, "Historical replay"): the $ parameters a replayed market runs with.
 
 Relative impact (the default) carries across instruments: the order is a share rho of the
 window's volume, temporary impact is Almgren, Thum, Hauptmann and Li's (2005) fit

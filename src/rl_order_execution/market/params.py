@@ -62,7 +62,7 @@ class MarketParams:
     replay: ReplayMarket | None = field(default=None, repr=False, compare=False)
     _mult: FloatArray = field(init=False, repr=False, compare=False)
     prices: PriceModel = field(init=False, repr=False, compare=False)
-    # derived from the volume profile (README, "Intraday volume"):
+    # derived from the volume profile (docs/MODEL.md, "Intraday volume"):
     w: FloatArray = field(init=False, repr=False, compare=False)  # (N,) share of volume
     betas: FloatArray = field(init=False, repr=False, compare=False)  # (N,) beta_k
     volume: FloatArray = field(init=False, repr=False, compare=False)  # (N,) v_k = V w_k
@@ -105,7 +105,7 @@ class MarketParams:
     ) -> MarketParams:
         """The market of a run's settings; price_model replay reads (once) the bars that the
         replay section names, sigma becomes the training sessions' (mu 0), and with relative
-        impact alpha, beta, lambda and V are the bars' (README, "Historical replay")."""
+        impact alpha, beta, lambda and V are the bars' (docs/MODEL.md, "Historical replay")."""
         if sim.price_model == "replay":
             from rl_order_execution.config import ReplaySettings
             from rl_order_execution.market.replay import load_replay
@@ -133,7 +133,7 @@ class MarketParams:
         return cls.from_settings(settings.simulation, settings.replay)
 
     def refused(self, profile: str = "") -> str | None:
-        """Why a simulated market is refused, in words (README, "Which markets are refused"):
+        """Why a simulated market is refused, in words (docs/MODEL.md, "Which markets are refused"):
         alpha Q >= P0, or TWAP or VWAP would execute a step at a price <= 0 without shocks."""
         e = refused_execution(self.P0, self.alpha, self.Q, self.betas, self.w)
         if e is None:

@@ -1,4 +1,4 @@
-"""Historical replay (README, "Historical replay"): real bars as the market's price path.
+"""Historical replay (docs/MODEL.md, "Historical replay"): real bars as the market's price path.
 
 A window is N consecutive bars of one session. Everything the market needs from it is computed
 once, here, as (E, N) arrays over E windows, so that replayed episodes step exactly like
@@ -379,7 +379,7 @@ def market_impact(scale: MarketScale, calibration: Calibration, source: str) -> 
 
 
 def check_positive(market: ReplayMarket, bars: Bars, scale: MarketScale) -> None:
-    """The positivity rule (README, "Which markets are refused") with the beta_k of the thinnest
+    """The positivity rule (docs/MODEL.md, "Which markets are refused") with the beta_k of the thinnest
     bar of the replayed sessions at every step and the training profile's shares."""
     impact, bar = market.impact, market.thinnest_bar
     betas = np.full(scale.N, market.largest_beta)

@@ -1,4 +1,4 @@
-"""The references of a replayed market (README, "Historical replay"), all on the same windows:
+"""The references of a replayed market (docs/MODEL.md, "Historical replay"), all on the same windows:
 TWAP, VWAP with the training profile, the optimum of the model calibrated on the training
 sessions applied to the real path, and the hindsight schedule (a look-ahead bound, shown apart).
 """

@@ -7,7 +7,7 @@ number untouched:
 
 - Potential shaping by the mark-to-market value of the inventory held, Phi(s) = q (S - P0), and
   the zero-mean price surprise on what is still held removed (a control variate). The value is
-  linear in the mid (README, "Limit-order book market": q (S - P0) + W_k(q, s, iota)), so what is
+  linear in the mid (docs/MODEL.md, "Limit-order book market": q (S - P0) + W_k(q, s, iota)), so what is
   left is the W part: the spread earned or paid, impact, the inventory penalty and the expected
   drift e(iota) on what is held. Only the limit order's fill stays random. The optimal policy is
   unchanged: the shaping is a potential (Ng, Harada & Russell 1999) and the surprise has mean zero

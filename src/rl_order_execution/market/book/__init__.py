@@ -1,4 +1,4 @@
-"""The limit-order book market (README, "Limit-order book market"): its parameters, batched
+"""The limit-order book market (docs/MODEL.md, "Limit-order book market"): its parameters, batched
 dynamics, Gymnasium envs, exact optima, strategies, paired evaluation and calibration from a
 top-of-book file. Imports only numpy, scipy, pandas, pyarrow, gymnasium, yaml and the toolkit's
 ground floor (errors)."""

@@ -1,4 +1,4 @@
-"""Calibration of the book market from a top-of-book file (README, "Limit-order book market",
+"""Calibration of the book market from a top-of-book file (docs/MODEL.md, "Limit-order book market",
 "Calibration from a top-of-book file"), with a standard error for every estimate.
 
 The file (CSV or Parquet) has one row per step: `timestamp` (ISO 8601, or epoch seconds; UTC

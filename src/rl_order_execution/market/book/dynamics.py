@@ -1,4 +1,4 @@
-"""The book market's dynamics (README, "Limit-order book market") as pure numpy functions over a
+"""The book market's dynamics (docs/MODEL.md, "Limit-order book market") as pure numpy functions over a
 leading batch axis. The envs, the evaluation and the sample generator all call these.
 
 Randomness: at reset one uniform per episode for s_0, then one for iota_0; at every step four,

@@ -1,4 +1,4 @@
-"""The book market's exact optimum (README, "Limit-order book market"): backward induction on
+"""The book market's exact optimum (docs/MODEL.md, "Limit-order book market"): backward induction on
 (k, q, s, iota) with q on the grid {Q - j c} and 0, vectorised over the grid, spreads and levels.
 
 The expected reward-to-go is q (S - P0) + W_k(q, s, iota) in $; everything here is W. Its

@@ -1,4 +1,4 @@
-"""The limit-order book market's numbers (README, "Limit-order book market"): settings validated
+"""The limit-order book market's numbers (docs/MODEL.md, "Limit-order book market"): settings validated
 once into a frozen `BookParams`, with the chains' stationary laws as properties."""
 
 from __future__ import annotations

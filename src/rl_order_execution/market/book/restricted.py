@@ -1,4 +1,4 @@
-"""The best menu policies that see less than the optimum (README, "Limit-order book market",
+"""The best menu policies that see less than the optimum (docs/MODEL.md, "Limit-order book market",
 "Facts"): the best policy of (k, q, s) blind to the imbalance, and the best fixed rule a(s, iota)
 that ignores time and inventory. Both are evaluated exactly; finding them is a search.
 

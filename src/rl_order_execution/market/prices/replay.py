@@ -1,4 +1,4 @@
-"""Replayed prices (README, "Historical replay"): S' = S + (H_{k+1} - H_k) - alpha n, where H is
+"""Replayed prices (docs/MODEL.md, "Historical replay"): S' = S + (H_{k+1} - H_k) - alpha n, where H is
 the window's real path on the model's scale. The increments come from the window (the shock's z),
 never from a random draw.
 
