@@ -153,7 +153,7 @@ class MarketParams:
 
     def largest_trade_risk(self, speed: float) -> Execution | None:
         """Where the largest trade at `speed` times the TWAP rate, with the whole order held,
-        would execute at a price <= 0 on the path without shocks (README, "Which markets are
+        would execute at a price <= 0 on the path without shocks (docs/MODEL.md, "Which markets are
         refused"; replayed bars: at the thinnest bar's beta_k in every step)."""
         betas = self.betas if self.replay is None else np.full(self.N, self.replay.largest_beta)
         trades = largest_trades(self.Q, self.N, speed, self.rate_basis)

@@ -1,5 +1,5 @@
 """Paired evaluation on the book market: every strategy on the same draws (common random
-numbers), all episodes in lockstep, reduced to per-episode results (README, "What is
+numbers), all episodes in lockstep, reduced to per-episode results (docs/MODEL.md, "What is
 reported")."""
 
 from __future__ import annotations
