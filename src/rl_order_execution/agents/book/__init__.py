@@ -1,6 +1,6 @@
 """The Double DQN, PPO and SAC trained on the limit-order book market (docs/MODEL.md,
-"Limit-order book market"): the learner's reward in the market's own unit, validation with the price noise removed,
-and the three training loops behind one entry point, `train_book_agent`."""
+"Limit-order book market"): the learner's reward in the market's own unit, validation with the
+price noise removed, and the three training loops behind one entry point, `train_book_agent`."""
 
 from rl_order_execution.agents.book.base import (
     BookAgent,
