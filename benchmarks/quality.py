@@ -14,6 +14,7 @@ Writes benchmarks/quality.json (with --out DIR: the runs and quality.json in DIR
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,11 @@ def run_sweep(
         "settings": {"logging.progress": False},
     }
     out_root.mkdir(parents=True, exist_ok=True)
-    spec_path = out_root / "quality-sweep.yaml"
+    spec_path = out_root / "quality-sweep.yaml"  # rewritten by every call; the folder records it
     write_text_atomic(spec_path, yaml.safe_dump(spec, sort_keys=False))
-    sweep_dir = out_root / "sweep"
+    # one sweep folder per set of cells: a later call on other markets or agents starts its own
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:8]
+    sweep_dir = out_root / f"sweep-{key}"
     code = sweep_command(spec_path, workers, None, sweep_dir, 2, Console())
     if code not in (0, 1):  # 1: some cell failed after its retries; its market reads n/a
         raise SystemExit(code)
