@@ -112,6 +112,8 @@ def test_training_resumed_from_any_checkpoint_ends_exactly_as_uninterrupted(kind
     recorder = Recorder(logged=logged)
     recorded = spec.train(settings, p, TrainHooks(logger=logged, checkpoints=recorder))
     assert recorded.history == whole.history  # saving changes nothing
+    mine, theirs = recorded.agent.policy_state(), whole.agent.policy_state()
+    assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
     episodes = [e for e, _, _ in recorder.saved]  # the first rollout start past each 100
     assert len(episodes) == 3 and all(100 <= e < 400 for e in episodes)
     assert recorded.updates > 0
