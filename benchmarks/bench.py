@@ -208,7 +208,7 @@ def sb3_quality(limit_s: float, eval_every: int, validator: Validator, seed: int
             return time.perf_counter() - start < limit_s
 
     env = gym.make(ENV_ID)
-    net_arch = list(settings.rl.hidden_sizes)  # the same network size as ours
+    net_arch = list(settings.rl.dqn.hidden_sizes)  # the same network size as ours
     model = DQN("MlpPolicy", env, policy_kwargs={"net_arch": net_arch}, seed=seed, device="cpu")
     model.learn(total_timesteps=2_000_000, callback=Probe())
     run = {
@@ -278,7 +278,7 @@ class Throughput:
 
 def _lockstep_width(rl: RLSettings) -> int:
     """Episodes each kind's training steps in one vectorised call."""
-    n_envs = {"ddqn": rl.n_envs, "ppo": rl.ppo.n_envs, "sac": rl.sac.n_envs}[rl.agent]
+    n_envs = {"ddqn": rl.dqn.n_envs, "ppo": rl.ppo.n_envs, "sac": rl.sac.n_envs}[rl.agent]
     return min(n_envs, rl.episodes)
 
 
@@ -560,7 +560,7 @@ def main() -> None:
     if not args.skip_original:
         console.print("time to quality: original loop shape (1 env, 1 update per env step) ...")
         results["quality"]["original_loop"] = time_to_quality(
-            seeds, args.limit_s, validator, n_envs=1, updates_per_step=1.0
+            seeds, args.limit_s, validator, dqn={"n_envs": 1, "updates_per_step": 1.0}
         )
     if not args.skip_sb3:
         console.print("time to quality: Stable-Baselines3 DQN (its defaults, our network size) ...")

@@ -212,7 +212,7 @@ def test_greedy_agent_trades_the_multiplier_of_the_argmax_bit_for_bit() -> None:
 
 
 def _saved(tmp_path: Path) -> tuple[Path, DQNAgent, Settings]:
-    settings = Settings.model_validate({"rl": {"hidden_sizes": [16]}})
+    settings = Settings.model_validate({"rl": {"dqn": {"hidden_sizes": [16]}}})
     p = MarketParams.from_settings(settings.simulation)
     agent = DQNAgent.for_market(p, settings.rl, torch.device("cpu"), seed=5)
     result = TrainResult(agent, episodes=10, updates=4, seconds=0.5, best_validation_bps=1.5)

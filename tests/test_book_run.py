@@ -45,8 +45,8 @@ runner = CliRunner()
 SHORT = {  # a short training: a few gradient updates, a small validation and test set
     "RL_RL__EVAL_INTERVAL": "32",
     "RL_RL__VALIDATION_EPISODES": "32",
-    "RL_RL__LEARNING_STARTS": "64",
-    "RL_RL__BATCH_SIZE": "32",
+    "RL_RL__DQN__LEARNING_STARTS": "64",
+    "RL_RL__DQN__BATCH_SIZE": "32",
     "RL_RL__PPO__N_ENVS": "8",
     "RL_RL__PPO__N_STEPS": "16",
     "RL_RL__SAC__N_ENVS": "8",
@@ -132,8 +132,12 @@ def test_book_settings_take_the_books_horizon_and_agent_defaults() -> None:
     s = Settings(simulation={"price_model": "book"})
     assert s.simulation.time_horizon == 60
     assert book_params(s).N == 60
-    own = Settings(simulation={"price_model": "book", "time_horizon": 30}, rl={"lr": 0.01})
-    assert own.simulation.time_horizon == 30 and own.rl.lr == 0.01
+    assert (s.rl.dqn.updates_per_step, s.rl.dqn.epsilon_decay) == (2.0, 0.998)
+    own = Settings(simulation={"price_model": "book", "time_horizon": 30}, rl={"dqn": {"lr": 0.01}})
+    assert own.simulation.time_horizon == 30 and own.rl.dqn.lr == 0.01
+    assert own.rl.dqn.updates_per_step == 2.0  # the book's default fills the section
+    flat = Settings(simulation={"price_model": "book"}, rl={"updates_per_step": 1.0})
+    assert flat.rl.dqn.updates_per_step == 1.0  # the original flat name, the user's value
 
 
 def test_a_book_settings_error_is_one_line_and_exit_2(tmp_path: Path) -> None:

@@ -29,15 +29,15 @@ from rl_order_execution.runs.resume import RESUME_FILE
 # a small market and agent: a few hundred episodes train in about a second
 TINY_ENV = {
     "RL_SIMULATION__TIME_HORIZON": "10",
-    "RL_RL__N_ENVS": "8",
-    "RL_RL__LEARNING_STARTS": "100",
-    "RL_RL__MEMORY_SIZE": "3000",
-    "RL_RL__BATCH_SIZE": "32",
-    "RL_RL__HIDDEN_SIZES": "[32, 32]",
+    "RL_RL__DQN__N_ENVS": "8",
+    "RL_RL__DQN__LEARNING_STARTS": "100",
+    "RL_RL__DQN__MEMORY_SIZE": "3000",
+    "RL_RL__DQN__BATCH_SIZE": "32",
+    "RL_RL__DQN__HIDDEN_SIZES": "[32, 32]",
     "RL_RL__VALIDATION_EPISODES": "50",
     "RL_RL__EVAL_INTERVAL": "40",
     "RL_RL__CHECKPOINT_INTERVAL": "40",
-    "RL_RL__EPSILON_DECAY": "0.99",
+    "RL_RL__DQN__EPSILON_DECAY": "0.99",
     "RL_LOGGING__PROGRESS": "false",
 }
 
@@ -48,15 +48,17 @@ def tiny() -> Settings:
             "simulation": {"time_horizon": 10},
             "rl": {
                 "episodes": 400,
-                "n_envs": 8,
-                "learning_starts": 100,
-                "memory_size": 3000,
-                "batch_size": 32,
-                "hidden_sizes": [32, 32],
-                "n_step": 3,
                 "validation_episodes": 50,
                 "eval_interval": 40,
-                "epsilon_decay": 0.99,
+                "dqn": {
+                    "n_envs": 8,
+                    "learning_starts": 100,
+                    "memory_size": 3000,
+                    "batch_size": 32,
+                    "hidden_sizes": [32, 32],
+                    "n_step": 3,
+                    "epsilon_decay": 0.99,
+                },
             },
             "logging": {"progress": False, "tensorboard": False},
         }

@@ -31,7 +31,8 @@ def test_precedence_cli_env_best_params_config_default(
 ) -> None:
     config = _write(
         tmp_path / "config.yaml",
-        "simulation:\n  risk_aversion: 0.2\n  drift: 0.001\n  volatility: 0.003\nrl:\n  lr: 0.01\n",
+        "simulation:\n  risk_aversion: 0.2\n  drift: 0.001\n  volatility: 0.003\n"
+        "rl:\n  dqn:\n    lr: 0.01\n",
     )
     best = _write(tmp_path / "best.yaml", "simulation:\n  drift: 0.002\n  volatility: 0.004\n")
     monkeypatch.setenv("RL_SIMULATION__VOLATILITY", "0.005")
@@ -41,7 +42,7 @@ def test_precedence_cli_env_best_params_config_default(
     assert settings.simulation.drift == 0.002  # best_params beats config
     assert settings.simulation.volatility == 0.005  # env beats both files
     assert settings.rl.episodes == 5  # CLI beats env
-    assert settings.rl.lr == 0.01
+    assert settings.rl.dqn.lr == 0.01
     assert settings.simulation.total_shares == 1000  # default
     # an old-format best_params file (no tuned: entries, no agent, no market): applied as before
     assert [kind for _, kind in applied] == ["tuned", "file"]
@@ -55,10 +56,10 @@ def test_precedence_cli_env_best_params_config_default(
 
 def test_env_variable_alone_overrides_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RL_SIMULATION__RISK_AVERSION", "0.7")
-    monkeypatch.setenv("rl_rl__hidden_sizes", "[16, 8]")
+    monkeypatch.setenv("rl_rl__dqn__hidden_sizes", "[16, 8]")
     settings, _ = load_settings(None, None, None)
     assert settings.simulation.risk_aversion == 0.7
-    assert settings.rl.hidden_sizes == [16, 8]
+    assert settings.rl.dqn.hidden_sizes == [16, 8]
 
 
 @pytest.mark.parametrize(
@@ -67,6 +68,10 @@ def test_env_variable_alone_overrides_default(monkeypatch: pytest.MonkeyPatch) -
         ("simulation:\n  volatilty: 0.1\n", "simulation.volatilty: unknown setting"),
         ("simulation:\n  total_shares: -5\n", "simulation.total_shares"),
         ("rl:\n  epsilon_start: 0.1\n  epsilon_end: 0.5\n", "epsilon_end must be <= epsilon_start"),
+        (
+            "rl:\n  dqn:\n    epsilon_start: 0.1\n    epsilon_end: 0.5\n",
+            "rl.dqn: epsilon_end must be <= epsilon_start",
+        ),
         ("simulation:\n  garch_alpha: 0.2\n", "garch_alpha \\+ garch_beta must be < 1"),
         ("simulation:\n  jump_std: -0.1\n", "simulation.jump_std"),
         ("simulation: [1, 2\n", "not valid YAML"),

@@ -15,8 +15,8 @@ from rl_order_execution.strategies import TWAP, Strategy
 
 
 def _settings(**rl: object) -> Settings:
-    base = {"episodes": 64, "n_envs": 8, "learning_starts": 100, "batch_size": 32}
-    return Settings.model_validate({"rl": {**base, "eval_interval": 32, **rl}})
+    dqn = {"n_envs": 8, "learning_starts": 100, "batch_size": 32}
+    return Settings.model_validate({"rl": {"episodes": 64, "dqn": dqn, "eval_interval": 32, **rl}})
 
 
 def _metrics(settings: Settings) -> dict[str, StrategyMetrics]:

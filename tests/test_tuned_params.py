@@ -70,17 +70,20 @@ def test_a_run_uses_only_the_entry_of_its_agent_and_market(tmp_path: Path) -> No
         tmp_path / "best.yaml",
         {
             "tuned": {
-                "ddqn": {DEFAULT_MARKET: {"rl": {"lr": 0.0005}}, other: {"rl": {"lr": 0.002}}},
+                "ddqn": {
+                    DEFAULT_MARKET: {"rl": {"dqn": {"lr": 0.0005}}},
+                    other: {"rl": {"dqn": {"lr": 0.002}}},
+                },
                 "ppo": {DEFAULT_MARKET: {"rl": {"ppo": {"learning_rate": 0.0001}}}},
             }
         },
     )
     ddqn, applied = load_settings(None, None, path)
-    assert ddqn.rl.lr == 0.0005 and ddqn.rl.ppo.learning_rate == Settings().rl.ppo.learning_rate
+    assert ddqn.rl.dqn.lr == 0.0005 and ddqn.rl.ppo.learning_rate == Settings().rl.ppo.learning_rate
     line = f"tuned parameters for ddqn on market {DEFAULT_MARKET} used ({path})"
     assert applied == [(line, "tuned")]
     ppo, _ = load_settings({"rl.agent": "ppo"}, None, path)
-    assert ppo.rl.ppo.learning_rate == 0.0001 and ppo.rl.lr == Settings().rl.lr
+    assert ppo.rl.ppo.learning_rate == 0.0001 and ppo.rl.dqn.lr == Settings().rl.dqn.lr
     sac, applied = load_settings({"rl.agent": "sac"}, None, path)
     assert sac.rl.agent == "sac" and sac.rl.sac == Settings().rl.sac
     ((note, kind),) = applied
@@ -92,9 +95,9 @@ def test_a_run_uses_only_the_entry_of_its_agent_and_market(tmp_path: Path) -> No
 
 def test_an_entry_never_sets_the_agent(tmp_path: Path) -> None:
     path = _write(tmp_path / "best.yaml", {"tuned": {"ddqn": {DEFAULT_MARKET: {"rl": {}}}}})
-    path.write_text(path.read_text().replace("rl: {}", "rl: {agent: ppo, lr: 0.0005}"))
+    path.write_text(path.read_text().replace("rl: {}", "rl: {agent: ppo, dqn: {lr: 0.0005}}"))
     settings, _ = load_settings(None, None, path)
-    assert settings.rl.agent == "ddqn" and settings.rl.lr == 0.0005
+    assert settings.rl.agent == "ddqn" and settings.rl.dqn.lr == 0.0005
 
 
 def test_optimize_writes_its_entry_keeps_the_others_and_never_the_agent(tmp_path: Path) -> None:
@@ -102,16 +105,16 @@ def test_optimize_writes_its_entry_keeps_the_others_and_never_the_agent(tmp_path
     ppo = Settings.model_validate({"rl": {"agent": "ppo"}})
     tuned = {"agent": "ppo", "ppo": {"learning_rate": 0.0002}}  # as PPO's search space returns it
     write_best_params(path, _trial(3, 12.5, tuned), "study-ppo", "sqlite:///db/x.db", ppo)
-    ddqn = _trial(5, 9.0, {"lr": 0.0007})
+    ddqn = _trial(5, 9.0, {"dqn": {"lr": 0.0007}})
     baseline = _trial(0, 7.0, {})
     write_best_params(path, ddqn, "study", "sqlite:///db/x.db", Settings(), baseline)
     entries = yaml.safe_load(path.read_text())["tuned"]
     assert entries["ppo"][DEFAULT_MARKET]["rl"] == {"ppo": {"learning_rate": 0.0002}}
-    assert entries["ddqn"][DEFAULT_MARKET]["rl"] == {"lr": 0.0007}
+    assert entries["ddqn"][DEFAULT_MARKET]["rl"] == {"dqn": {"lr": 0.0007}}
     assert entries["ddqn"][DEFAULT_MARKET]["validation_bps"] == 9.0
     assert entries["ddqn"][DEFAULT_MARKET]["current_settings_bps"] == 7.0
     later, _ = load_settings(None, None, path)  # a plain run after tuning PPO: still ddqn
-    assert later.rl.agent == "ddqn" and later.rl.lr == 0.0007
+    assert later.rl.agent == "ddqn" and later.rl.dqn.lr == 0.0007
 
 
 def test_parameters_that_did_worse_than_the_current_settings_are_never_written() -> None:
@@ -141,7 +144,8 @@ def test_an_old_format_file_applies_only_to_its_agent_and_market(tmp_path: Path)
     # no header, no agent: tuned for ddqn on a market it does not record, applied as before
     unrecorded = _write(tmp_path / "flat.yaml", {"rl": {"lr": 0.0005}})
     flat, applied = load_settings(None, None, unrecorded)
-    assert flat.rl.lr == 0.0005 and "does not record its market" in applied[0][0]
+    assert flat.rl.dqn.lr == 0.0005 and "does not record its market" in applied[0][0]
+    assert applied[-1] == (f"rl.lr is now rl.dqn.lr; read from best-params ({unrecorded})", "note")
 
 
 def test_rewriting_an_old_format_file_keeps_its_entry_when_its_market_is_known(
@@ -171,12 +175,12 @@ def test_the_cli_says_which_tuned_parameters_it_used(tmp_path: Path) -> None:
     Path("config").mkdir()
     _write(
         Path("config/best_params.yaml"),
-        {"tuned": {"ddqn": {DEFAULT_MARKET: {"rl": {"lr": 0.0005}}}}},
+        {"tuned": {"ddqn": {DEFAULT_MARKET: {"rl": {"dqn": {"lr": 0.0005}}}}}},
     )
     shown = runner.invoke(app, ["config", "show"])
     assert shown.exit_code == 0, shown.output
     assert f"tuned parameters for ddqn on market {DEFAULT_MARKET} used" in shown.output
-    (lr,) = [line for line in shown.output.splitlines() if " rl.lr " in line]
+    (lr,) = [line for line in shown.output.splitlines() if " rl.dqn.lr " in line]
     assert "0.0005" in lr and "best-params" in lr
     other = runner.invoke(app, ["config", "show", "--config", str(_vol(tmp_path))])
     assert other.exit_code == 0, other.output

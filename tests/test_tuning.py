@@ -64,14 +64,14 @@ GOOD = {
     "n_envs": 8,
 }
 BAD = GOOD | {"lr": 1e-7}  # the network barely moves from its random initial policy
-# BAD as rl settings: current settings that every trained trial should beat
-BAD_RL = {k: v for k, v in BAD.items() if k not in ("gamma", "hidden_width")} | {
+# BAD as rl.dqn settings: current settings that every trained trial should beat
+BAD_DQN = {k: v for k, v in BAD.items() if k not in ("gamma", "hidden_width")} | {
     "hidden_sizes": [32, 32]
 }
 
 
 def tiny_data(
-    storage: str, rl: dict[str, Any] | None = None, **optimization: Any
+    storage: str, dqn: dict[str, Any] | None = None, **optimization: Any
 ) -> dict[str, Any]:
     """A market and budget small enough for a trial to train in a fraction of a second."""
     opt = {
@@ -92,17 +92,17 @@ def tiny_data(
         "heartbeat_interval": 1,
         "grace_period": 2,
     }
-    base_rl = {"learning_starts": 20, "memory_size": 5000, "n_envs": 8, "batch_size": 16}
+    base_dqn = {"learning_starts": 20, "memory_size": 5000, "n_envs": 8, "batch_size": 16}
     return {
         "simulation": {"time_horizon": 5, "risk_aversion": 3.0},
-        "rl": base_rl | (rl or {}),
+        "rl": {"dqn": base_dqn | (dqn or {})},
         "optimization": opt | optimization,
         "logging": {"progress": False, "tensorboard": False},
     }
 
 
-def tiny(storage: str, rl: dict[str, Any] | None = None, **optimization: Any) -> Settings:
-    return Settings.model_validate(tiny_data(storage, rl, **optimization))
+def tiny(storage: str, dqn: dict[str, Any] | None = None, **optimization: Any) -> Settings:
+    return Settings.model_validate(tiny_data(storage, dqn, **optimization))
 
 
 def sqlite(tmp_path: Path) -> str:
@@ -134,7 +134,7 @@ def states(study: optuna.Study) -> dict[TrialState, int]:
 
 
 def test_study_prunes_and_writes_best_params_that_load_settings_reads(tmp_path: Path) -> None:
-    settings = tiny(sqlite(tmp_path), rl=BAD_RL, n_trials=4)  # current settings: untrained
+    settings = tiny(sqlite(tmp_path), dqn=BAD_DQN, n_trials=4)  # current settings: untrained
     enqueue(settings, GOOD, BAD)
     result = run(settings, tmp_path)
     study = load(settings)
@@ -153,8 +153,8 @@ def test_study_prunes_and_writes_best_params_that_load_settings_reads(tmp_path: 
     loaded, applied = load_settings(config_path=config, best_params_path=path)
     best = study.best_trial.user_attrs["rl"]
     assert applied[0] == (f"tuned parameters for ddqn on market {market} used ({path})", "tuned")
-    assert loaded.rl.lr == best["lr"] and loaded.rl.n_envs == best["n_envs"]
-    assert loaded.rl.hidden_sizes == [study.best_trial.params["hidden_width"]] * 2
+    assert loaded.rl.dqn.lr == best["dqn"]["lr"] and loaded.rl.dqn.n_envs == best["dqn"]["n_envs"]
+    assert loaded.rl.dqn.hidden_sizes == [study.best_trial.params["hidden_width"]] * 2
     assert loaded.rl.episodes == Settings().rl.episodes  # the tuning budget is not written
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".best")] == []
 
@@ -287,8 +287,11 @@ def test_options_are_validated_before_any_trial(tmp_path: Path) -> None:
         optimize(settings, n_trials=0, console=quiet())
     with pytest.raises(SettingsError, match="workers"):
         optimize(settings, workers=0, console=quiet())
+    dqn = settings.rl.dqn
     small_memory = settings.model_copy(
-        update={"rl": settings.rl.model_copy(update={"memory_size": 8})}
+        update={
+            "rl": settings.rl.model_copy(update={"dqn": dqn.model_copy(update={"memory_size": 8})})
+        }
     )
     with pytest.raises(SettingsError, match="memory_size"):
         optimize(small_memory, console=quiet())
@@ -434,7 +437,7 @@ def test_the_current_settings_are_scored_first_and_never_written(tmp_path: Path)
 
 
 def test_best_params_are_written_only_when_they_beat_the_current_settings(tmp_path: Path) -> None:
-    data = tiny_data(sqlite(tmp_path), rl=BAD_RL, n_trials=2, pruning=False)
+    data = tiny_data(sqlite(tmp_path), dqn=BAD_DQN, n_trials=2, pruning=False)
     settings = Settings.model_validate(data)
     enqueue(settings, GOOD)  # trial 0; the current (BAD) settings become trial 1
     path = tmp_path / "best.yaml"

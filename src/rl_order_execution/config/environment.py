@@ -12,7 +12,7 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from rl_order_execution.config.schema import ENV_PREFIX, Settings
+from rl_order_execution.config.schema import DQN_FIELDS, ENV_PREFIX, Settings
 from rl_order_execution.errors import SettingsError
 
 DELIMITER = "__"
@@ -84,6 +84,8 @@ def _check_json(key: str, value: str, path: tuple[str, ...], kind: type, default
 def check_variable(key: str, value: str) -> None:
     """Refuse an RL_ variable that names no setting, or whose list or mapping is not JSON."""
     parts = key[len(ENV_PREFIX) :].lower().split(DELIMITER)
+    if len(parts) == 2 and parts[0] == "rl" and parts[1] in DQN_FIELDS:  # the old flat name
+        parts = ["rl", "dqn", parts[1]]
     model: type[BaseModel] = Settings
     for i, part in enumerate(parts):
         info = model.model_fields.get(part)

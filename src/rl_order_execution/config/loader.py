@@ -32,6 +32,7 @@ from rl_order_execution.config.schema import (
     ENV_PREFIX,
     LoggingSettings,
     Settings,
+    move_flat_dqn,
 )
 from rl_order_execution.config.tuned import TunedChoice, choose_tuned, read_tuned
 from rl_order_execution.errors import SettingsError
@@ -78,31 +79,52 @@ class _Sources:
         exists = best_params_path is not None and best_params_path.exists()
         self.tuned_path = best_params_path if exists else None
         self.tuned: TunedChoice | None = None  # chosen once the run's agent and market are known
+        # source name -> the original project's flat rl names it used (rl.lr for rl.dqn.lr)
+        self.legacy: dict[str, dict[str, None]] = {}
 
     @property
     def tuned_values(self) -> dict[str, Any]:
         return {} if self.tuned is None else self.tuned.values
 
-    def ordered(
-        self, init: PydanticBaseSettingsSource, env: PydanticBaseSettingsSource
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        tuned = [InitSettingsSource(Settings, self.tuned_values)] if self.tuned_values else []
-        return (init, env, *tuned, *(_yaml_source(path) for _, path in self.files))
+    def ordered(self) -> tuple[PydanticBaseSettingsSource, ...]:
+        return tuple(InitSettingsSource(Settings, values) for _, values in self.named_values())
 
     def named_values(self) -> list[tuple[str, dict[str, Any]]]:
-        env = dict(_env_values())
-        named = [("cli", _nest(self.overrides)), ("env", env)]
+        """Each source's values, highest precedence first, with the flat rl names moved."""
+        named = [("cli", _nest(self.overrides)), ("env", _env_values())]
         if self.tuned_values:
             named.append((f"best-params ({self.tuned_path})", self.tuned_values))
         named += [(name, _yaml_source(path)()) for name, path in self.files]
-        return named
+        return [(name, self._moved(name, values)) for name, values in named]
+
+    def _moved(self, name: str, values: dict[str, Any]) -> dict[str, Any]:
+        rl = values.get("rl")
+        if not isinstance(rl, Mapping):
+            return values
+        try:
+            rl, flat = move_flat_dqn(rl, from_env=name == "env")
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {exc}") from None
+        self.legacy.setdefault(name, {}).update(dict.fromkeys(flat))
+        return {**values, "rl": rl}
+
+    def legacy_note(self) -> str | None:
+        """One line: the flat rl names used, where each now lives, and where they were read."""
+        names = list(dict.fromkeys(n for used in self.legacy.values() for n in used))
+        if not names:
+            return None
+        where = " and ".join(name for name, used in self.legacy.items() if used)
+        moves = ", ".join(f"rl.{name} is now rl.dqn.{name}" for name in names)
+        return f"{moves}; read from {where}"
 
     def applied(self) -> list[tuple[str, str]]:
-        """(name, kind) of the files that applied, and the line about the tuned parameters."""
-        files = [(name, "file") for name, _ in self.files]
-        if self.tuned is None:
-            return files
-        return [(self.tuned.line, "tuned" if self.tuned.used else "note"), *files]
+        """(name, kind) of the files that applied, the line about the tuned parameters and the
+        one about the flat rl names used."""
+        applied = [(name, "file") for name, _ in self.files]
+        if self.tuned is not None:
+            applied.insert(0, (self.tuned.line, "tuned" if self.tuned.used else "note"))
+        note = self.legacy_note()
+        return applied if note is None else [*applied, (note, "note")]
 
 
 def _env_values() -> dict[str, Any]:
@@ -174,10 +196,10 @@ def _build(sources: _Sources) -> Settings:
             dotenv_settings: PydanticBaseSettingsSource,
             file_secret_settings: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return sources.ordered(init_settings, env_settings)
+            return sources.ordered()
 
     try:
-        loaded = _Loaded(**_nest(sources.overrides))
+        loaded = _Loaded()
         return Settings.model_validate(loaded.model_dump())
     except ValidationError as exc:
         raise SettingsError(format_validation_error(exc)) from exc

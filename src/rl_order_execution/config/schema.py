@@ -6,10 +6,11 @@ Loading (files, environment, precedence) lives in `loader`; see the README, "The
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 
 from pydantic import (
     BaseModel,
@@ -19,6 +20,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_CONFIG_PATH = Path("config/config.yaml")
@@ -294,9 +296,8 @@ BOOK_HORIZON = 60
 BOOK_RL_DEFAULTS: dict[str, dict[str, Any]] = {
     "ddqn": {
         "episodes": 10_000,
-        "updates_per_step": 2.0,
-        "epsilon_decay": 0.998,
         "eval_interval": 500,
+        "dqn": {"updates_per_step": 2.0, "epsilon_decay": 0.998},
     },
     "ppo": {  # rollouts of two episodes per env; the learning rate decays to a tenth
         "episodes": 30_000,
@@ -404,26 +405,10 @@ class SACSettings(_Section):
     _check_hidden = field_validator("hidden_sizes")(_check_widths_in_range)
 
 
-class RLSettings(_Section):
-    """The agent and its training loop (the Double DQN's hyperparameters; ppo and sac below)."""
+class DQNSettings(_Section):
+    """The Double DQN (discrete speeds): its network, replay, exploration and update schedule."""
 
-    agent: AgentKind = Field(
-        "ddqn",
-        description="The agent trained: ddqn (discrete speeds), ppo or sac (continuous speed).",
-    )
-    episodes: int = Field(
-        3000,
-        ge=1,
-        description="Training episodes (summed over parallel envs); when unset, the agent's own "
-        "budget: ddqn 3000, ppo 6000, sac 1500.",
-    )
-    gamma: float = Field(
-        1.0, gt=0, le=1, description="Discount; 1 optimises the undiscounted cost (finite horizon)."
-    )
     lr: float = Field(1e-3, gt=0, lt=1, description="Adam learning rate at the start.")
-    lr_end_fraction: float = Field(
-        1.0, ge=0, le=1, description="Learning rate at the end, as a fraction of lr (linear decay)."
-    )
     batch_size: int = Field(512, ge=1, le=65_536, description="Replay minibatch size.")
     epsilon_start: float = Field(1.0, ge=0, le=1, description="Initial exploration rate.")
     epsilon_end: float = Field(0.02, ge=0, le=1, description="Final exploration rate.")
@@ -463,6 +448,94 @@ class RLSettings(_Section):
         2000, ge=0, description="Transitions collected before the first gradient update."
     )
     grad_clip: float = Field(10.0, gt=0, description="Max global gradient norm.")
+
+    _check_hidden = field_validator("hidden_sizes")(_check_widths_in_range)
+
+    @model_validator(mode="after")
+    def _check_epsilon(self) -> DQNSettings:
+        if self.epsilon_end > self.epsilon_start:
+            raise ValueError("epsilon_end must be <= epsilon_start")
+        if self.batch_size > self.memory_size:
+            raise ValueError("batch_size must be <= memory_size")
+        return self
+
+
+# The original project's flat rl.<name> of each Double DQN setting, now rl.dqn.<name>.
+DQN_FIELDS = tuple(DQNSettings.model_fields)
+
+
+def move_flat_dqn(
+    rl: Mapping[str, Any], from_env: bool = False
+) -> tuple[dict[str, Any], list[str]]:
+    """An rl mapping with the flat Double DQN names moved into its dqn section, and the names
+    moved. Giving a name both ways is an error naming both. `from_env`: values are the text of
+    RL_ variables, and a list is decoded from JSON as pydantic-settings does for a known name."""
+    flat = [name for name in rl if name in DQN_FIELDS]
+    dqn = rl.get("dqn") or {}
+    if not flat or not isinstance(dqn, Mapping):  # a dqn that is no mapping: its own error
+        return dict(rl), []
+    both = [name for name in flat if name in dqn]
+    if both:
+        pairs = ", ".join(f"rl.{name} and rl.dqn.{name}" for name in both)
+        raise ValueError(f"{pairs} both given; keep only rl.dqn.<name> (rl.<name> is the old name)")
+    moved = {key: value for key, value in rl.items() if key not in flat}
+    decode = _env_list if from_env else lambda _, value: value
+    moved["dqn"] = {**dqn, **{name: decode(name, rl[name]) for name in flat}}
+    return moved, flat
+
+
+def _env_list(name: str, value: Any) -> Any:
+    """The text of an RL_ variable for a list-valued dqn setting, decoded from JSON."""
+    is_list = get_origin(DQNSettings.model_fields[name].annotation) is list
+    if not is_list or not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value  # reported by the setting's own validation
+
+
+class _FlatDQNNames(PydanticBaseSettingsSource):
+    """A source whose flat rl Double DQN names are read as rl.dqn's (see move_flat_dqn)."""
+
+    def __init__(self, source: PydanticBaseSettingsSource, from_env: bool) -> None:
+        super().__init__(source.settings_cls)
+        self.source, self.from_env = source, from_env
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.source.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        values = self.source()
+        rl = values.get("rl")
+        if not isinstance(rl, Mapping):
+            return values
+        return {**values, "rl": move_flat_dqn(rl, self.from_env)[0]}
+
+
+class RLSettings(_Section):
+    """The agent and its training loop; each agent's own hyperparameters in dqn, ppo and sac."""
+
+    agent: AgentKind = Field(
+        "ddqn",
+        description="The agent trained: ddqn (discrete speeds), ppo or sac (continuous speed).",
+    )
+    episodes: int = Field(
+        3000,
+        ge=1,
+        description="Training episodes (summed over parallel envs); when unset, the agent's own "
+        "budget: ddqn 3000, ppo 6000, sac 1500.",
+    )
+    gamma: float = Field(
+        1.0, gt=0, le=1, description="Discount; 1 optimises the undiscounted cost (finite horizon)."
+    )
+    lr_end_fraction: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="Learning rate at the end, as a fraction of the start's (linear decay; the "
+        "Double DQN's, and on the book market PPO's and SAC's too).",
+    )
     reward_scale: float = Field(
         0.3, gt=0, description="Rewards (bps) are multiplied by this inside the learner only."
     )
@@ -492,8 +565,15 @@ class RLSettings(_Section):
         description="Training episodes between resumable checkpoints (resume.pt in the run dir).",
     )
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Torch device.")
+    dqn: DQNSettings = Field(default_factory=DQNSettings)
     ppo: PPOSettings = Field(default_factory=PPOSettings)
     sac: SACSettings = Field(default_factory=SACSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_dqn_names(cls, data: object) -> object:
+        """The original project's flat Double DQN names (rl.lr) read as rl.dqn's."""
+        return move_flat_dqn(data)[0] if isinstance(data, Mapping) else data
 
     @model_validator(mode="before")
     @classmethod
@@ -504,21 +584,6 @@ class RLSettings(_Section):
             if agent in DEFAULT_EPISODES:
                 return {**data, "episodes": DEFAULT_EPISODES[agent]}
         return data
-
-    @field_validator("hidden_sizes")
-    @classmethod
-    def _check_hidden(cls, value: list[int]) -> list[int]:
-        if any(h < 1 or h > 4096 for h in value):
-            raise ValueError("every hidden size must be between 1 and 4096")
-        return value
-
-    @model_validator(mode="after")
-    def _check_epsilon(self) -> RLSettings:
-        if self.epsilon_end > self.epsilon_start:
-            raise ValueError("epsilon_end must be <= epsilon_start")
-        if self.batch_size > self.memory_size:
-            raise ValueError("batch_size must be <= memory_size")
-        return self
 
 
 class EvaluationSettings(_Section):
@@ -714,7 +779,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Files are added by `load_settings`, which knows their paths.
-        return init_settings, env_settings
+        return _FlatDQNNames(init_settings, False), _FlatDQNNames(env_settings, True)
 
     @model_validator(mode="after")
     def _check_absolute_replay(self) -> Settings:
@@ -777,7 +842,7 @@ class Settings(BaseSettings):
             or not isinstance(rl, dict)
         ):
             return data
-        merged = dict(rl)
+        merged, _ = move_flat_dqn(rl)  # the book's dqn defaults fill the section, not rl
         for key, value in BOOK_RL_DEFAULTS.get(rl.get("agent", "ddqn"), {}).items():
             if isinstance(value, dict) and isinstance(merged.get(key, {}), dict):
                 merged[key] = {**value, **merged.get(key, {})}

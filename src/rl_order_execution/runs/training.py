@@ -137,7 +137,8 @@ def initial_validation_bps(settings: Settings, market: MarketParams) -> float | 
     """Validation savings of the untrained network a training with these settings starts from
     (same seed, same validation set): a run of one episode that makes no gradient update.
     None when this kind of agent updates even then (its untrained score is not known)."""
-    rl = settings.rl.model_copy(update={"episodes": 1, "learning_starts": 2**62})
+    dqn = settings.rl.dqn.model_copy(update={"learning_starts": 2**62})
+    rl = settings.rl.model_copy(update={"episodes": 1, "dqn": dqn})
     probe = agent_spec(settings_kind(settings)).train(
         settings.model_copy(update={"rl": rl}), market
     )
@@ -162,7 +163,8 @@ def training_warnings(
     if result.updates == 0:
         warnings.append(
             f"{name} made no gradient update in {result.episodes:,} training episodes (learning "
-            f"starts after rl.learning_starts = {settings.rl.learning_starts:,} transitions): "
+            f"starts after rl.dqn.learning_starts = {settings.rl.dqn.learning_starts:,} "
+            "transitions): "
             "its results are those of its random initial network, not of a trained agent"
         )
     elif result.updates < FEW_UPDATES:

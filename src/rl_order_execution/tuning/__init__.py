@@ -98,10 +98,10 @@ def check_search_space(settings: Settings, workers: int) -> None:
     opt = settings.optimization
     if workers < 1:
         raise SettingsError(f"workers must be >= 1 (got {workers})")
-    if max(opt.batch_sizes) > settings.rl.memory_size:
+    if max(opt.batch_sizes) > settings.rl.dqn.memory_size:
         raise SettingsError(
-            f"optimization.batch_sizes: {max(opt.batch_sizes)} exceeds rl.memory_size "
-            f"({settings.rl.memory_size})"
+            f"optimization.batch_sizes: {max(opt.batch_sizes)} exceeds rl.dqn.memory_size "
+            f"({settings.rl.dqn.memory_size})"
         )
     if workers > 1 and in_memory(opt.storage):
         raise SettingsError("an in-memory SQLite storage cannot be shared by several workers")

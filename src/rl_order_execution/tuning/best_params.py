@@ -15,6 +15,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from rl_order_execution.config import Settings
 from rl_order_execution.config.identity import settings_market
+from rl_order_execution.config.schema import move_flat_dqn
 from rl_order_execution.config.tuned import TUNED, read_tuned
 from rl_order_execution.files import write_text_atomic
 from rl_order_execution.tuning.storage import display_url
@@ -74,8 +75,10 @@ HEADER = (
 def tuned_entry(
     trial: FrozenTrial, study_name: str, storage: str, baseline: FrozenTrial | None = None
 ) -> dict[str, Any]:
-    """The best trial's rl changes (never the agent: the entry's key says it), and their origin."""
-    rl = {k: v for k, v in (trial.user_attrs.get("rl") or {}).items() if k != "agent"}
+    """The best trial's rl changes (never the agent: the entry's key says it), and their origin.
+    A trial of an older study recorded the Double DQN's settings by their flat names: moved."""
+    changes = trial.user_attrs.get("rl") or {}
+    rl = {k: v for k, v in move_flat_dqn(changes)[0].items() if k != "agent"}
     entry: dict[str, Any] = {
         "rl": rl,
         "study": study_name,
@@ -98,7 +101,8 @@ def _kept_entries(path: Path) -> tuple[dict[str, dict[str, Any]], str]:
     for entry in current.entries:
         if entry.market is None:  # an old file that never recorded its market cannot be kept
             return {}, f" (replaced the old-format {path}, which recorded no market)"
-        kept.setdefault(entry.agent, {})[entry.market] = {"rl": entry.rl, **entry.info}
+        rl, _ = move_flat_dqn(entry.rl)  # rewritten with rl.dqn's names
+        kept.setdefault(entry.agent, {})[entry.market] = {"rl": rl, **entry.info}
     if current.legacy is not None and set(current.legacy) - {"rl"}:
         sections = ", ".join(sorted(set(current.legacy) - {"rl"}))
         return kept, f" (the old-format file's {sections} left out: settings go in the config file)"

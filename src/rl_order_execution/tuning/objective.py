@@ -35,7 +35,7 @@ def trial_settings(settings: Settings, rl_changes: dict[str, Any]) -> Settings:
     """Base settings plus the trial's rl changes and tuning budget; no progress, no TensorBoard."""
     opt = settings.optimization
     rl = settings.rl.model_dump()
-    # an agent's own section (rl.ppo, rl.sac) is updated, not replaced: untuned keys stay
+    # an agent's own section (rl.dqn, rl.ppo, rl.sac) is updated, not replaced: untuned keys stay
     rl |= {k: rl[k] | v if isinstance(v, dict) else v for k, v in rl_changes.items()}
     rl |= {
         "episodes": opt.tuning_episodes,

@@ -36,7 +36,7 @@ class BookDQN:
 
     def __init__(self, p: BookParams, rl: RLSettings, seed: int) -> None:
         def network() -> QNetwork:
-            return QNetwork(OBS_DIM, p.n_actions, rl.hidden_sizes, rl.dueling)
+            return QNetwork(OBS_DIM, p.n_actions, rl.dqn.hidden_sizes, rl.dqn.dueling)
 
         indices = np.arange(p.n_actions, dtype=np.float64)
         self.dqn = DQNAgent(network, rl, indices, resolve_device(rl.device), seed)
@@ -66,10 +66,10 @@ def train_ddqn(
     unit = reward_unit(p)
     book = BookDQN(p, rl, seeds.agent)
     agent = book.dqn
-    env = BookVecEnv(min(rl.n_envs, rl.episodes), p)
+    env = BookVecEnv(min(rl.dqn.n_envs, rl.episodes), p)
     obs, _ = env.reset(seed=seeds.env)
-    buffer = ReplayBuffer(rl.memory_size, OBS_DIM, agent.device)
-    returns = NStepReturns(rl.n_step, rl.gamma)
+    buffer = ReplayBuffer(rl.dqn.memory_size, OBS_DIM, agent.device)
+    returns = NStepReturns(rl.dqn.n_step, rl.gamma)
     rng = np.random.default_rng(seeds.exploration)
     replay_rng = np.random.default_rng(seeds.replay)
     best = KeepBest(book, validator, rl.eval_interval, logger, validation_hook)
@@ -104,12 +104,12 @@ def train_ddqn(
         step += 1
 
         # learn
-        if buffer.size >= max(rl.learning_starts, rl.batch_size):
-            credit += rl.updates_per_step
+        if buffer.size >= max(rl.dqn.learning_starts, rl.dqn.batch_size):
+            credit += rl.dqn.updates_per_step
             while credit >= 1.0:
                 credit -= 1.0
                 loss, _ = agent.learn(
-                    buffer.sample(rl.batch_size, replay_rng), episodes / rl.episodes
+                    buffer.sample(rl.dqn.batch_size, replay_rng), episodes / rl.episodes
                 )
             if logger is not None and step % settings.logging.log_interval == 0:
                 logger.add_scalar("losses/td_loss", loss, agent.updates)

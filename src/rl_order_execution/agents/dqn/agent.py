@@ -81,7 +81,7 @@ class DQNAgent:
         self.target = make_network().to(device)
         self.target.load_state_dict(self.online.state_dict())
         self.target.requires_grad_(False)
-        self.optimizer = Adam(list(self.online.parameters()), lr=rl.lr)
+        self.optimizer = Adam(list(self.online.parameters()), lr=rl.dqn.lr)
         self.updates = 0
 
     @classmethod
@@ -114,8 +114,8 @@ class DQNAgent:
 
     def exploration_rate(self, episodes_done: int) -> float:
         """Epsilon after `episodes_done` training episodes."""
-        rl = self.rl
-        return epsilon_at(episodes_done, rl.epsilon_start, rl.epsilon_end, rl.epsilon_decay)
+        dqn = self.rl.dqn
+        return epsilon_at(episodes_done, dqn.epsilon_start, dqn.epsilon_end, dqn.epsilon_decay)
 
     def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
         """Epsilon-greedy over a batch; the rng is consumed the same way whatever epsilon is."""
@@ -136,7 +136,7 @@ class DQNAgent:
 
     def learning_rate(self, progress: float) -> float:
         """The learning rate at a fraction `progress` of training: linear decay to the end."""
-        return self.rl.lr * linear_decay(progress, self.rl.lr_end_fraction)
+        return self.rl.dqn.lr * linear_decay(progress, self.rl.lr_end_fraction)
 
     def learn(self, batch: Batch, progress: float) -> tuple[float, float]:
         """One scheduled gradient step at a fraction `progress` of training; the target network
@@ -144,7 +144,7 @@ class DQNAgent:
         self.optimizer.lr = self.learning_rate(progress)
         stats = self.update(batch)
         self.updates += 1
-        if self.updates % self.rl.target_update == 0:
+        if self.updates % self.rl.dqn.target_update == 0:
             self.sync_target()
         return stats
 
@@ -163,7 +163,7 @@ class DQNAgent:
         loss = nn.functional.smooth_l1_loss(q, y)
         self.optimizer.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
-        nn.utils.clip_grad_norm_(self.online.parameters(), self.rl.grad_clip, foreach=True)
+        nn.utils.clip_grad_norm_(self.online.parameters(), self.rl.dqn.grad_clip, foreach=True)
         self.optimizer.step()
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):

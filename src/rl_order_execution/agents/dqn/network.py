@@ -79,8 +79,8 @@ class QNetwork(nn.Module):
 def build_network(p: MarketParams, rl: RLSettings) -> QNetwork:
     """The Q-network for a market and the agent settings (also used to load checkpoints); its
     input is the market's observation, extra features included."""
-    features = None
-    if rl.unaffected_price_input:
+    features, dqn = None, rl.dqn
+    if dqn.unaffected_price_input:
         features = UnaffectedPrice(p.level_scale / p.move_scale, p.alpha * p.Q / p.move_scale)
     static_speed = StaticSpeed(p) if uses_static_speed(p) else None
-    return QNetwork(p.obs_dim, p.n_actions, rl.hidden_sizes, rl.dueling, features, static_speed)
+    return QNetwork(p.obs_dim, p.n_actions, dqn.hidden_sizes, dqn.dueling, features, static_speed)

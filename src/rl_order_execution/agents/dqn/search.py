@@ -10,9 +10,9 @@ from rl_order_execution.config import OptimizationSettings
 
 
 def suggest(trial: optuna.trial.BaseTrial, opt: OptimizationSettings) -> dict[str, Any]:
-    """Sample one configuration; returns the rl settings it changes."""
+    """Sample one configuration; returns the rl settings it changes (rl.dqn's, rl.gamma)."""
     width = trial.suggest_categorical("hidden_width", opt.hidden_widths)
-    return {
+    dqn = {
         "lr": trial.suggest_float("lr", opt.lr_min, opt.lr_max, log=True),
         "batch_size": trial.suggest_categorical("batch_size", opt.batch_sizes),
         "hidden_sizes": [width] * opt.hidden_layers,
@@ -26,7 +26,8 @@ def suggest(trial: optuna.trial.BaseTrial, opt: OptimizationSettings) -> dict[st
             "updates_per_step", opt.updates_per_step_min, opt.updates_per_step_max, log=True
         ),
         "n_envs": trial.suggest_categorical("n_envs", opt.n_envs_choices),
-    } | _gamma(trial, opt)
+    }
+    return {"dqn": dqn} | _gamma(trial, opt)
 
 
 def _gamma(trial: optuna.trial.BaseTrial, opt: OptimizationSettings) -> dict[str, Any]:

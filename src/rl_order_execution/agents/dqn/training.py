@@ -51,7 +51,7 @@ class Collector:
     stats: EpisodeReturns = field(init=False)  # the env's returns, for the charts
 
     def __post_init__(self) -> None:
-        self.returns = NStepReturns(self.rl.n_step, self.rl.gamma)
+        self.returns = NStepReturns(self.rl.dqn.n_step, self.rl.gamma)
         self.stats = EpisodeReturns(self.env.num_envs)
 
     def step(self, agent: DQNAgent, epsilon: float) -> int:
@@ -178,16 +178,17 @@ def start_session(
     saved = checkpoints.restore() if checkpoints is not None else None
     agent = DQNAgent.for_market(p, rl, resolve_device(rl.device), seeds.agent)
     # a resumed run keeps its lockstep width, even under a larger episode budget
-    n_envs = min(rl.n_envs, rl.episodes) if saved is None else len(saved["collector"]["running"])
+    running = None if saved is None else len(saved["collector"]["running"])
+    n_envs = min(rl.dqn.n_envs, rl.episodes) if running is None else running
     env = VecExecutionEnv(n_envs, p)
     obs, _ = env.reset(seed=seeds.env)
-    buffer = ReplayBuffer(rl.memory_size, p.obs_dim, agent.device)
+    buffer = ReplayBuffer(rl.dqn.memory_size, p.obs_dim, agent.device)
     session = Session(
         agent=agent,
         collector=Collector(p, rl, env, obs, buffer, np.random.default_rng(seeds.exploration)),
         buffer=buffer,
         replay_rng=np.random.default_rng(seeds.replay),
-        ratio=ReplayRatio(rl.updates_per_step),
+        ratio=ReplayRatio(rl.dqn.updates_per_step),
         best=BestPolicy(agent.policy_state()),
         counters=Counters(next_eval=rl.eval_interval),
     )
@@ -217,10 +218,11 @@ def train(settings: Settings, market: MarketParams, hooks: TrainHooks = NO_HOOKS
             logger.add_scalar("charts/epsilon", epsilon, episodes)
 
         # learn
-        if buffer.size >= max(rl.learning_starts, rl.batch_size):
+        if buffer.size >= max(rl.dqn.learning_starts, rl.dqn.batch_size):
             done = collector.episodes / rl.episodes
             for _ in range(run.ratio.due()):
-                c.loss, c.mean_q = agent.learn(buffer.sample(rl.batch_size, run.replay_rng), done)
+                batch = buffer.sample(rl.dqn.batch_size, run.replay_rng)
+                c.loss, c.mean_q = agent.learn(batch, done)
             if logger is not None and c.step % log_every == 0:
                 logger.add_scalar("losses/td_loss", c.loss, agent.updates)
                 logger.add_scalar("losses/q_values", c.mean_q / rl.reward_scale, agent.updates)
