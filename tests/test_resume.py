@@ -25,6 +25,7 @@ from rl_order_execution.cli import app
 from rl_order_execution.config import Settings
 from rl_order_execution.market import MarketParams
 from rl_order_execution.runs.resume import RESUME_FILE
+from scripts.same_numbers import stable
 
 # a small market and agent: a few hundred episodes train in about a second
 TINY_ENV = {
@@ -118,11 +119,9 @@ def scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def without_seconds(tree: Any) -> Any:
-    if isinstance(tree, dict):
-        return {k: without_seconds(v) for k, v in tree.items() if k != "seconds"}
-    if isinstance(tree, list):
-        return [without_seconds(v) for v in tree]
-    return tree
+    """metrics.json without what names the moment or the command (times, provenance's start,
+    finish, command and commit): what a resumed run must reproduce is everything else."""
+    return stable(tree)
 
 
 def rl_exec(*args: str, cwd: Path) -> subprocess.Popen[str]:
