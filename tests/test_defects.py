@@ -234,12 +234,16 @@ def test_quality_out_writes_only_there(
 ) -> None:
     roots: list[Path] = []
 
-    def fake_market(config: Path, seeds: int, out_root: Path, reuse: bool, agent: str) -> Any:
-        roots.append(out_root)
+    def fake_sweep(configs: list[Path], agents: list[str], seeds: int, out: Path, _: int) -> Path:
+        roots.append(out)
+        return out / "sweep"
+
+    def fake_results(sweep: Path, config: Path, agent: str, seeds: list[int]) -> Any:
         share = {"share": "gap_captured", "shares": [0.5], "seconds": 1.0}
         return share | {"best_discrete": None, "vwap": None, "calibrated": None}
 
-    monkeypatch.setattr(quality, "run_market", fake_market)
+    monkeypatch.setattr(quality, "run_sweep", fake_sweep)
+    monkeypatch.setattr(quality, "market_results", fake_results)
     monkeypatch.setattr(quality, "snapped_share", lambda config: None)
     before = quality.RESULTS.read_bytes() if quality.RESULTS.is_file() else None
     out = tmp_path / "q"
