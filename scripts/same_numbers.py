@@ -12,8 +12,9 @@ processor's floating-point kernels, so they are compared between two commits on 
 never against numbers recorded on another one.
 
 Compared: every value of metrics.json but the wall-clock times and what names the moment, the
-folder or the commit of a run (VOLATILE). Differences in `settings` are listed apart: a new
-setting or a renamed section is not a changed result. Exit 0 when no result differs, 1 otherwise.
+folder or the commit of a run (VOLATILE). Differences in `settings` (and in provenance's copy of
+the agent's rl settings) are listed apart: a new setting or a renamed section is not a changed
+result. Exit 0 when no result differs, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -36,9 +37,20 @@ from rich.progress import Progress
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = ("--episodes", "200", "--eval-episodes", "400")
 AGENT_QUICK = {"ppo": ("--episodes", "100"), "sac": ("--episodes", "40")}
-# Keys whose values name a moment, a folder, a command line or a commit, not a result.
+# Keys whose values name a moment, a folder, a command line or a commit, not a result (replay's
+# source: the bar file's path, in each tree's own folder; its numbers are compared).
 VOLATILE = frozenset(
-    {"seconds", "started", "finished", "command", "git", "output_dir", "output_root", "run_dir"}
+    {
+        "seconds",
+        "started",
+        "finished",
+        "command",
+        "git",
+        "output_dir",
+        "output_root",
+        "run_dir",
+        "source",
+    }
 )
 
 
@@ -163,13 +175,23 @@ class Comparison:
     added: list[str]
 
 
+def _settings_part(tree: dict[str, Any]) -> dict[str, Any]:
+    """`settings`, and provenance's copy of the agent's rl settings (its hyperparameters),
+    taken out of the tree."""
+    part = {"settings": tree.pop("settings", {})}
+    agent = tree.get("provenance", {}).get("agent")
+    if isinstance(agent, dict) and "hyperparameters" in agent:
+        part["provenance.agent.hyperparameters"] = agent.pop("hyperparameters")
+    return part
+
+
 def compare(name: str, old: dict[str, Any], new: dict[str, Any]) -> Comparison:
     old, new = stable(old), stable(new)
-    old_settings, new_settings = old.pop("settings", {}), new.pop("settings", {})
+    old_settings, new_settings = _settings_part(old), _settings_part(new)
     return Comparison(
         name,
         list(differences(old, new)),
-        list(differences(old_settings, new_settings, "settings.")),
+        list(differences(old_settings, new_settings)),
         list(additions(old, new)),
     )
 

@@ -101,3 +101,8 @@ def test_a_comparison_ignores_times_and_folders_and_lists_settings_apart() -> No
     c = compare("default", old, new)
     assert c.results == [] and c.settings == ["settings.rl.lr: missing now"]
     assert compare("default", old, {**new, "x": 2.0}).results == ["x: BASE 1.0, now 2.0"]
+    # provenance's copy of the agent's rl settings is settings too
+    hyper = {"provenance": {"agent": {"kind": "ddqn", "hyperparameters": {"lr": 1}}}}
+    moved = {"provenance": {"agent": {"kind": "ddqn", "hyperparameters": {"dqn": {"lr": 1}}}}}
+    c = compare("default", old | hyper, new | moved)
+    assert c.results == [] and "provenance.agent.hyperparameters.lr: missing now" in c.settings
