@@ -1,6 +1,6 @@
 """The settings models: one section per concern, each field with its default and a one-line doc.
 
-Loading (files, environment, precedence) lives in `loader`; see the README, "The model".
+Loading (files, environment, precedence) lives in `loader`; the model: docs/MODEL.md.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ ObservationFeature = Literal["volume_remaining", "vwap_deviation", "realised_vol
 
 
 class SimulationSettings(_Section):
-    """The market (README, "The model")."""
+    """The market (docs/MODEL.md)."""
 
     total_shares: float = Field(1000.0, gt=0, description="Q: shares to sell over the episode.")
     time_horizon: int = Field(50, ge=1, le=10_000, description="N: decision steps per episode.")
@@ -290,7 +290,7 @@ BUDGET_HORIZON = 50
 
 
 # The book market (price_model book): its horizon, and the settings each agent trains with there
-# unless the user sets them (tuned on the book's defaults: README, "Limit-order book market").
+# unless the user sets them (tuned on the book's defaults; the market: docs/MODEL.md).
 # On the book rl.lr_end_fraction also decays PPO's and SAC's learning rates.
 BOOK_HORIZON = 60
 BOOK_RL_DEFAULTS: dict[str, dict[str, Any]] = {
