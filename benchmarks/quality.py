@@ -99,9 +99,9 @@ def market_results(sweep_dir: Path, config: Path, agent: str, seeds: list[int]) 
 def snapped_share(config: Path) -> float | None:
     """Share captured by the exact optimum rounded to the grid, on the same test episodes."""
     settings, _ = load_settings(None, config, None, require_config=True)
-    p = MarketParams.from_settings(settings.simulation, settings.replay)
-    if p.replay is not None:  # no exact optimum to round on real bars
+    if settings.simulation.price_model in ("replay", "book"):  # no speed schedule to round
         return None
+    p = MarketParams.of(settings)
     metrics = evaluate_strategies(settings, p, [TWAP(), SnappedOptimalStrategy()]).metrics(
         exact_gap=optimum_gap(p)
     )
