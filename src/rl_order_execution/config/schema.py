@@ -765,8 +765,8 @@ class Settings(BaseSettings):
     book: dict[str, Any] = Field(
         default_factory=dict,
         description="The limit-order book market (price_model book): tick, spreads, imbalance "
-        "levels, fills, impact, book_actions, ...; validated when the market is built (docs/MODEL.md, "
-        '"Limit-order book market"); empty = its defaults.',
+        "levels, fills, impact, book_actions, ...; validated when the market is built "
+        '(docs/MODEL.md, "Limit-order book market"); empty = its defaults.',
     )
 
     @classmethod
