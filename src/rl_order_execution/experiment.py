@@ -71,8 +71,8 @@ from rl_order_execution.strategies import (
 
 
 def market_warnings(settings: Settings, p: MarketParams) -> list[str]:
-    """The positivity rule's warning (docs/MODEL.md, "Which markets are refused"): the largest trade the
-    agent's action space allows would execute at a price <= 0 in some step."""
+    """The positivity rule's warning (docs/MODEL.md, "Which markets are refused"): the largest trade
+    the agent's action space allows would execute at a price <= 0 in some step."""
     spec = agent_spec(settings_kind(settings))
     speed = spec.largest_speed(p)
     risky = p.largest_trade_risk(speed)

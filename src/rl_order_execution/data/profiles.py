@@ -1,5 +1,5 @@
-"""Intraday volume profiles (docs/MODEL.md, "Intraday volume"): a named profile's bin volumes, or a file
-of them (CSV with one column and an optional header, or a YAML list), read and checked once;
+"""Intraday volume profiles (docs/MODEL.md, "Intraday volume"): a named profile's bin volumes, or a
+file of them (CSV with one column and an optional header, or a YAML list), read and checked once;
 every error names the file and the row."""
 
 from __future__ import annotations

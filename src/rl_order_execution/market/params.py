@@ -59,7 +59,7 @@ class MarketParams:
     market_volume: float | None = None  # V in shares; None = VOLUME_FACTOR * Q
     extra_features: tuple[str, ...] = ()
     # price_model replay: the bar file's windows (sigma is then the training sessions')
-    replay: ReplayMarket | None = field(default=None, repr=False, compare=False)
+    replay: ReplayMarket | None = field(default=None, repr=False)  # compared by its identity
     _mult: FloatArray = field(init=False, repr=False, compare=False)
     prices: PriceModel = field(init=False, repr=False, compare=False)
     # derived from the volume profile (docs/MODEL.md, "Intraday volume"):

@@ -1,4 +1,5 @@
-"""Which markets are refused (docs/MODEL.md, "Which markets are refused"): the one rule, on plain numbers.
+"""Which markets are refused (docs/MODEL.md, "Which markets are refused"): the one rule, on plain
+numbers.
 
 On the path without price shocks a schedule n executes step k at
 P0 - alpha (n_0 + ... + n_{k-1}) - beta_k n_k. The linear model stays well defined for any trade,

@@ -200,9 +200,12 @@ class SplitSummary:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ReplayMarket:
-    """A bar file split by time, calibrated on its training sessions, cut into windows."""
+    """A bar file split by time, calibrated on its training sessions, cut into windows.
+
+    Two are equal when they were built from the same version of the same file with the same
+    settings (`identity`), so a market's replayed bars are part of the market's identity."""
 
     source: str
     splits: tuple[Split, Split, Split]
@@ -214,6 +217,13 @@ class ReplayMarket:
     has_volume: bool
     has_quotes: bool
     impact: Impact
+    identity: tuple[object, ...] = ()  # the file, its version and the settings that built it
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ReplayMarket) and self.identity == other.identity
+
+    def __hash__(self) -> int:
+        return hash(self.identity)
 
     def summaries(self) -> list[SplitSummary]:
         out = []
@@ -379,8 +389,8 @@ def market_impact(scale: MarketScale, calibration: Calibration, source: str) -> 
 
 
 def check_positive(market: ReplayMarket, bars: Bars, scale: MarketScale) -> None:
-    """The positivity rule (docs/MODEL.md, "Which markets are refused") with the beta_k of the thinnest
-    bar of the replayed sessions at every step and the training profile's shares."""
+    """The positivity rule (docs/MODEL.md, "Which markets are refused") with the beta_k of the
+    thinnest bar of the replayed sessions at every step and the training profile's shares."""
     impact, bar = market.impact, market.thinnest_bar
     betas = np.full(scale.N, market.largest_beta)
     refused = refused_execution(scale.P0, impact.alpha, scale.Q, betas, market.profile_shares())
@@ -461,4 +471,5 @@ def _cached(
     bars = load_bars(Path(path), dict(columns), timestamp_format, quotes=with_spread)
     market = replay_market(bars, scale, spec, timezone, stride, with_spread)
     check_positive(market, bars, scale)
-    return market
+    key = (path, stamp, columns, timestamp_format, timezone, scale, spec, stride, with_spread)
+    return replace(market, identity=key)

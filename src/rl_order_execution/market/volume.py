@@ -1,6 +1,6 @@
-"""Intraday volume (docs/MODEL.md, "Intraday volume"): the share w_k of the market's volume traded in each
-step, from a named profile or a file of bin volumes (read and checked in data/profiles.py), and
-the temporary impact beta_k it implies.
+"""Intraday volume (docs/MODEL.md, "Intraday volume"): the share w_k of the market's volume traded
+in each step, from a named profile or a file of bin volumes (read and checked in data/profiles.py),
+and the temporary impact beta_k it implies.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The references of a replayed market (docs/MODEL.md, "Historical replay"), all on the same windows:
-TWAP, VWAP with the training profile, the optimum of the model calibrated on the training
+"""The references of a replayed market (docs/MODEL.md, "Historical replay"), all on the same
+windows: TWAP, VWAP with the training profile, the optimum of the model calibrated on the training
 sessions applied to the real path, and the hindsight schedule (a look-ahead bound, shown apart).
 """
 

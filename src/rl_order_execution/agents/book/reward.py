@@ -7,11 +7,11 @@ number untouched:
 
 - Potential shaping by the mark-to-market value of the inventory held, Phi(s) = q (S - P0), and
   the zero-mean price surprise on what is still held removed (a control variate). The value is
-  linear in the mid (docs/MODEL.md, "Limit-order book market": q (S - P0) + W_k(q, s, iota)), so what is
-  left is the W part: the spread earned or paid, impact, the inventory penalty and the expected
-  drift e(iota) on what is held. Only the limit order's fill stays random. The optimal policy is
-  unchanged: the shaping is a potential (Ng, Harada & Russell 1999) and the surprise has mean zero
-  given the state and the action (D_k is independent of the fill given (s_k, iota_k)).
+  linear in the mid (docs/MODEL.md, "Limit-order book market": q (S - P0) + W_k(q, s, iota)), so
+  what is left is the W part: the spread earned or paid, impact, the inventory penalty and the
+  expected drift e(iota) on what is held. Only the limit order's fill stays random. The optimal
+  policy is unchanged: the shaping is a potential (Ng, Harada & Russell 1999) and the surprise has
+  mean zero given the state and the action (D_k is independent of the fill given (s_k, iota_k)).
 - A unit: the exact menu optimum's expected advantage over TWAP is worth ADVANTAGE_UNITS per
   episode. That is the size of what there is to learn, on any book market; on the defaults it
   makes the learner's values a few units, as the Double DQN's are on the default market (its

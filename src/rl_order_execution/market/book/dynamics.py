@@ -1,5 +1,5 @@
-"""The book market's dynamics (docs/MODEL.md, "Limit-order book market") as pure numpy functions over a
-leading batch axis. The envs, the evaluation and the sample generator all call these.
+"""The book market's dynamics (docs/MODEL.md, "Limit-order book market") as pure numpy functions
+over a leading batch axis. The envs, the evaluation and the sample generator all call these.
 
 Randomness: at reset one uniform per episode for s_0, then one for iota_0; at every step four,
 for the fill, D_k, the spread and the imbalance, each for the whole batch, drawn whatever the

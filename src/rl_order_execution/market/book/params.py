@@ -1,5 +1,5 @@
-"""The limit-order book market's numbers (docs/MODEL.md, "Limit-order book market"): settings validated
-once into a frozen `BookParams`, with the chains' stationary laws as properties."""
+"""The limit-order book market's numbers (docs/MODEL.md, "Limit-order book market"): settings
+validated once into a frozen `BookParams`, with the chains' stationary laws as properties."""
 
 from __future__ import annotations
 

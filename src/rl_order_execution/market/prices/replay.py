@@ -1,5 +1,5 @@
-"""Replayed prices (docs/MODEL.md, "Historical replay"): S' = S + (H_{k+1} - H_k) - alpha n, where H is
-the window's real path on the model's scale. The increments come from the window (the shock's z),
+"""Replayed prices (docs/MODEL.md, "Historical replay"): S' = S + (H_{k+1} - H_k) - alpha n, where H
+is the window's real path on the model's scale. The increments come from the window (the shock's z),
 never from a random draw.
 
 As a model for expectations (the learner's TWAP value and control variate, the calibrated
