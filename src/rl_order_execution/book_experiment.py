@@ -54,6 +54,7 @@ from rl_order_execution.reporting.book import (
 )
 from rl_order_execution.reporting.provenance import Provenance, now_utc
 from rl_order_execution.reporting.tables import print_outputs
+from rl_order_execution.runs.episodes import EPISODES_FILE, save_episode_costs
 
 FEW_UPDATES = 100  # fewer gradient updates than this and the agent is barely its initial network
 
@@ -202,6 +203,7 @@ def run_book(settings: Settings, run_dir: Path, console: Console, seeds: int = 1
         seeds_summary=_seeds_summary(metrics, agents, settings.simulation.seed),
         provenance=Provenance.of(settings, started, [t.seed for t in trained]),
     )
+    save_episode_costs(run_dir / EPISODES_FILE, evaluation)  # for rl-exec compare, paired
     return write_book_report(report, p, references, trained, run_dir, console)
 
 

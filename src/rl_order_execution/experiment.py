@@ -52,6 +52,7 @@ from rl_order_execution.reporting import (
 )
 from rl_order_execution.reporting.book import BookReport
 from rl_order_execution.reporting.provenance import Provenance, now_utc
+from rl_order_execution.runs.episodes import EPISODES_FILE, save_episode_costs
 from rl_order_execution.runs.resume import RunManifest
 from rl_order_execution.runs.training import (
     FEW_UPDATES,
@@ -225,6 +226,7 @@ def write_report(
         for line in verdicts(dict(data.strategies), agents):
             console.print(line, highlight=False)
     write_json(outputs["metrics"], data.to_json())
+    save_episode_costs(run_dir / EPISODES_FILE, evaluation)  # for rl-exec compare, paired
     focus = agents[0] if agents else list(evaluation.outcomes)[-1]
     references = ("twap", "vwap", "optimal", CALIBRATED)
     shown = [n for n in references if n in evaluation.outcomes] + agents
