@@ -62,21 +62,40 @@ class Trajectories:
     def market_vwap(self, p: MarketParams) -> FloatArray:
         """VWAP_mkt = sum_k v_k S_k / sum_k v_k over all N steps, per episode. The rollout keeps
         stepping an episode whose order is done (n_k = 0), so its mids S_k are there to the end."""
-        if self.v is None:
-            vwap: FloatArray = self.S[:, : p.N] @ p.volume / p.volume.sum()
-            return vwap
-        total = self.v.sum(axis=1)  # a window without volume: the mean of its mids
-        weights = np.where(total[:, None] > 0, self.v, 1.0)
-        out: FloatArray = (self.S[:, : p.N] * weights).sum(axis=1) / weights.sum(axis=1)
-        return out
+        return self._mean_over_volume(p, self.S[:, : p.N])
 
     def vwap_slippage(self, p: MarketParams) -> FloatArray:
         """(VWAP_mkt - sum_k n_k P~_k / Q) / VWAP_mkt in bps, per episode (positive: sold below
-        the market's VWAP)."""
-        vwap = self.market_vwap(p)
+        the market's VWAP). VWAP_mkt includes our own permanent impact (MODEL.md), so selling
+        early pushes it down and can look like beating it: see `vwap_slippage_ex_impact`."""
+        return self._slippage(p, self.market_vwap(p))
+
+    def market_vwap_ex_impact(self, p: MarketParams) -> FloatArray:
+        """The market's VWAP without our own impact, per episode: VWAP_mkt's sum over the mids
+        with our permanent impact alpha * (Q - q_k) (the shares sold before step k) added back."""
+        mids = self.S[:, : p.N] + p.alpha * (p.Q - self.q[:, : p.N])
+        return self._mean_over_volume(p, mids)
+
+    def vwap_slippage_ex_impact(self, p: MarketParams) -> FloatArray:
+        """VWAP slippage against the market's VWAP without our own impact (bps, per episode;
+        positive: sold below it): the benchmark a trader is measured against, which our own
+        selling does not move, so front-loading cannot look like a saving."""
+        return self._slippage(p, self.market_vwap_ex_impact(p))
+
+    def _slippage(self, p: MarketParams, vwap: FloatArray) -> FloatArray:
         average_price = (self.n * self.px).sum(axis=1) / p.Q
         slippage: FloatArray = (vwap - average_price) / vwap * 1e4
         return slippage
+
+    def _mean_over_volume(self, p: MarketParams, x: FloatArray) -> FloatArray:
+        """sum_k v_k x_k / sum_k v_k per episode, weighted as `market_vwap` weights the mids."""
+        if self.v is None:
+            out: FloatArray = x @ p.volume / p.volume.sum()
+            return out
+        total = self.v.sum(axis=1)  # a window without volume: the plain mean
+        weights = np.where(total[:, None] > 0, self.v, 1.0)
+        mean: FloatArray = (x * weights).sum(axis=1) / weights.sum(axis=1)
+        return mean
 
     def participation(self, p: MarketParams) -> tuple[FloatArray, FloatArray]:
         """Per episode: the mean over the N steps and the maximum of n_k / v_k (inf for a trade in
@@ -108,13 +127,15 @@ def rollout(p: MarketParams, strategy: Strategy, shocks: Shocks) -> Trajectories
 @dataclass(frozen=True)
 class Outcomes:
     """One strategy's per-episode results: implementation shortfall and risk-adjusted cost in $;
-    VWAP slippage (bps) and participation (mean and max of n_k / v_k) where measured."""
+    VWAP slippage (bps; against VWAP_mkt, and against the market's VWAP without our own impact)
+    and participation (mean and max of n_k / v_k) where measured."""
 
     shortfall: FloatArray  # (E,)
     cost: FloatArray  # (E,)
     vwap_slippage: FloatArray | None = None  # (E,)
     participation_mean: FloatArray | None = None  # (E,)
     participation_max: FloatArray | None = None  # (E,)
+    vwap_slippage_ex_impact: FloatArray | None = None  # (E,), against the VWAP without our impact
 
     @staticmethod
     def of(p: MarketParams, trajectories: Trajectories) -> Outcomes:
@@ -126,6 +147,7 @@ class Outcomes:
             vwap_slippage=trajectories.vwap_slippage(p),
             participation_mean=participation_mean,
             participation_max=participation_max,
+            vwap_slippage_ex_impact=trajectories.vwap_slippage_ex_impact(p),
         )
 
     @staticmethod
@@ -189,6 +211,9 @@ class Evaluation:
             or o.participation_max is None
         ):
             return None
+        ex_impact = None
+        if base.vwap_slippage_ex_impact is not None and o.vwap_slippage_ex_impact is not None:
+            ex_impact = (base.vwap_slippage_ex_impact, o.vwap_slippage_ex_impact)
         return volume_metrics(
             base.vwap_slippage,
             o.vwap_slippage,
@@ -196,6 +221,7 @@ class Evaluation:
             o.participation_max,
             self.params,
             self.antithetic,
+            ex_impact,
         )
 
     def beats_optimum(self, optimum: str = "optimal", n_se: float = 3.0) -> list[str]:

@@ -250,17 +250,25 @@ def spread(values: FloatArray, antithetic: bool = False) -> Spread:
 @dataclass(frozen=True)
 class VolumeMetrics:
     """Execution against the market's volume: VWAP slippage in bps of the episode's market VWAP
-    (positive: sold below it), its paired savings vs the baseline (bps, both the plain and the
-    `_bps` fields), and participation n_k / v_k (per episode: its mean over the N steps and its
-    maximum)."""
+    VWAP_mkt (positive: sold below it; VWAP_mkt includes our own permanent impact, as MODEL.md
+    defines it), its paired savings vs the baseline (bps, both the plain and the `_bps` fields),
+    participation n_k / v_k (per episode: its mean over the N steps and its maximum), and the
+    same slippage and savings against the market's VWAP without our own impact (`_ex_impact`:
+    our selling does not move that benchmark, so front-loading cannot look like a saving)."""
 
     vwap_slippage_bps: Spread
     savings_vwap_slippage: Savings
     participation_mean: Spread
     participation_max: Spread
+    vwap_slippage_ex_impact_bps: Spread | None = field(default=None, metadata=OPTIONAL)
+    savings_vwap_slippage_ex_impact: Savings | None = field(default=None, metadata=OPTIONAL)
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name).to_json() for f in fields(self)}
+        return {
+            f.name: value.to_json()
+            for f in fields(self)
+            if (value := getattr(self, f.name)) is not None
+        }
 
 
 def volume_metrics(
@@ -270,12 +278,19 @@ def volume_metrics(
     participation_max: FloatArray,
     p: MarketParams,
     antithetic: bool = False,
+    ex_impact: tuple[FloatArray, FloatArray] | None = None,
 ) -> VolumeMetrics:
+    """`ex_impact`: the baseline's and the strategy's slippage against the market's VWAP without
+    our own impact, per episode (bps)."""
     return VolumeMetrics(
         vwap_slippage_bps=spread(slippage, antithetic),
         savings_vwap_slippage=savings_stats(baseline_slippage, slippage, p, antithetic, 1.0),
         participation_mean=spread(participation_mean, antithetic),
         participation_max=spread(participation_max, antithetic),
+        vwap_slippage_ex_impact_bps=None if ex_impact is None else spread(ex_impact[1], antithetic),
+        savings_vwap_slippage_ex_impact=None
+        if ex_impact is None
+        else savings_stats(ex_impact[0], ex_impact[1], p, antithetic, 1.0),
     )
 
 
