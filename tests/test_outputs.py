@@ -294,7 +294,8 @@ def test_savings_plot_shows_the_cost_objective_beside_is_for_every_agent(
     assert "shortfall" in is_ax.get_title().lower()
     p, out = small_evaluation.params, small_evaluation.outcomes
     for ax, kind in ((cost_ax, "cost"), (is_ax, "shortfall")):
-        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        (legend,) = ax.get_figure(root=False).legends  # below its panel, off the bars
+        labels = [t.get_text() for t in legend.get_texts()]
         for name in names:
             s = savings_stats(getattr(out["twap"], kind), getattr(out[name], kind), p)
             (label,) = [text for text in labels if text.startswith(f"{name}:")]

@@ -467,3 +467,43 @@ def test_timestamps_parquet_index_epochs_and_quotes(tmp_path: Path) -> None:
     assert load_bars(quoted, quotes=False).bid is None
     with pytest.raises(DataError, match=r"row 2 \(line 3\), column 'bid'"):
         load_bars(quoted)
+
+
+def _figure_text(fig: Any) -> str:
+    """Every title, label, tick-free text and legend entry of a figure, lower case."""
+    texts = [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))]
+    return " ".join(texts).lower()
+
+
+def test_replay_plots_speak_of_test_windows_never_of_shocks(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from rl_order_execution.reporting import plots
+
+    p = _market(_random_bars(tmp_path, sessions=12, size=8), time_horizon=5)
+    assert p.replay is not None
+    ev = evaluate(p, replay_references(p, p.replay.test), p.replay.test.shocks())
+    names = ["twap", VWAP().name, CALIBRATED]
+    figures = [plots.execution_figure(ev, names), plots.savings_figure(ev, [CALIBRATED])]
+    for fig in figures:
+        text = _figure_text(fig)
+        assert "test window" in text
+        assert "shock" not in text and "episode" not in text, text
+        plt.close(fig)
+
+
+def test_the_vwap_without_our_impact_is_the_windows_own_for_every_strategy(
+    tmp_path: Path,
+) -> None:
+    """Replayed mids are the bars' closes minus our permanent impact: added back, the VWAP is
+    the bars' own, whatever the schedule; VWAP_mkt (MODEL.md) moves with our selling."""
+    p = _market(_random_bars(tmp_path, sessions=12, size=8), time_horizon=5)
+    assert p.replay is not None
+    windows = p.replay.test
+    front = ScheduleStrategy("front", np.array([0.6, 0.4, 0.0, 0.0, 0.0]) * p.Q)
+    ev = evaluate(p, [TWAP(), front], windows.shocks())
+    twap, early = ev.trajectories["twap"], ev.trajectories["front"]
+    np.testing.assert_allclose(
+        twap.market_vwap_ex_impact(p), early.market_vwap_ex_impact(p), rtol=1e-13
+    )
+    assert np.all(early.market_vwap(p) < twap.market_vwap(p))  # our own impact in VWAP_mkt

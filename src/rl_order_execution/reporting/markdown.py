@@ -8,8 +8,9 @@ from rl_order_execution.evaluation.replay import verdicts
 from rl_order_execution.reporting.documents import RunReport
 from rl_order_execution.reporting.tables import (
     SEEDS_HEADERS,
+    SESSIONS_NOTE,
     SPLIT_HEADERS,
-    VOLUME_HEADERS,
+    VOLUME_NOTE,
     fmt,
     gap_ci,
     impact_line,
@@ -19,6 +20,7 @@ from rl_order_execution.reporting.tables import (
     session_rows,
     split_rows,
     volume_cells,
+    volume_columns,
 )
 
 
@@ -58,25 +60,28 @@ def _training(report: RunReport) -> list[str]:
 
 
 def _volume(report: RunReport) -> list[str]:
-    """VWAP slippage (with paired savings vs TWAP's) and participation, where measured."""
-    measured = {name: m for name, m in report.strategies.items() if m.volume is not None}
-    if not measured:
+    """VWAP slippage against the market's VWAP without our own impact (with its paired savings
+    vs TWAP's) and against MODEL.md's VWAP_mkt, labelled apart, and participation where it
+    varies (`volume_columns`)."""
+    columns = volume_columns(report.strategies)
+    if not columns:
         return []
-    headers = ["strategy", *VOLUME_HEADERS, "VWAP slippage saved vs TWAP [95% CI]"]
-    rows = [
-        [name, *volume_cells(m), savings_ci(m.volume.savings_vwap_slippage)]
-        for name, m in measured.items()
-        if m.volume is not None
-    ]
+    saved = "VWAP slip. ex own impact saved vs TWAP [95% CI]"
+    headers = ["strategy", *columns]
+    headers.insert(2, saved)
+    rows = []
+    for name, m in report.strategies.items():
+        cells = [name, *volume_cells(m, columns)]
+        savings = None if m.volume is None else m.volume.savings_vwap_slippage_ex_impact
+        cells.insert(2, "n/a" if savings is None else savings_ci(savings))
+        rows.append(cells)
     return [
         "",
         "## Against the market's volume",
         "",
         _md_table(headers, rows),
         "",
-        "VWAP slippage: (market VWAP - average sale price) / market VWAP in bps (positive: sold "
-        "below the market's VWAP). Participation: n_k / v_k, its mean over the steps and the "
-        "largest per episode, both averaged over the episodes.",
+        VOLUME_NOTE,
     ]
 
 
@@ -118,9 +123,9 @@ def _sessions(report: RunReport) -> list[str]:
         "",
         "## Per test session",
         "",
-        "Mean risk-adjusted cost (bps) of the session's test windows; won/lost: vs TWAP.",
+        f"Mean risk-adjusted cost (bps) of the session's test windows; {SESSIONS_NOTE} (bold).",
         "",
-        _md_table(session_headers(r, agents), session_rows(r, agents)),
+        _md_table(session_headers(r, agents), session_rows(r, agents, emphasis="markdown")),
     ]
 
 

@@ -22,25 +22,69 @@ from rl_order_execution.market import FloatArray
 
 def plot_execution(evaluation: Evaluation, path: Path, strategies: list[str] | None = None) -> None:
     """Inventory over time (mean and 5-95 % band per strategy, over the sample paths: the first
-    SAMPLE_PATHS test episodes) above the market's volume profile, each strategy's participation
-    n_k / v_k over the day, and one sample mid-price path."""
+    SAMPLE_PATHS test episodes, or the test windows on replayed bars) above the market's volume
+    profile, each strategy's participation n_k / v_k over the day, and one sample mid-price path.
+    One legend, in a margin right of the panels: it never covers a curve."""
+    _save_figure(execution_figure(evaluation, strategies), path)
+
+
+def execution_figure(evaluation: Evaluation, strategies: list[str] | None = None) -> Any:
+    """The figure `plot_execution` saves."""
     p = evaluation.params
+    words = _Words.of(evaluation)
     names = strategies or list(evaluation.trajectories)
     steps = np.arange(p.N + 1)
     fig, (ax_q, ax_v, ax_s) = plt.subplots(
-        3, 1, figsize=(9, 9.5), sharex=True, height_ratios=[2, 1, 1]
+        3, 1, figsize=(11.5, 9.5), sharex=True, height_ratios=[2, 1, 1], layout="constrained"
     )
-    colors = _inventory_panel(ax_q, evaluation, names, steps)
-    _participation_panel(ax_v, evaluation, names, colors)
-    for name in names:
-        ax_s.plot(steps, evaluation.trajectories[name].S[0], label=name, lw=1, color=colors[name])
+    colors, handles = _inventory_panel(ax_q, evaluation, names, steps, words)
+    _participation_panel(ax_v, evaluation, names, colors, words)
+    widths = _nested_widths(len(names), thin=1.0, thick=3.0)
+    for name, lw in zip(names, widths, strict=True):  # thick first: a coinciding path shows
+        ax_s.plot(steps, evaluation.trajectories[name].S[0], label=name, lw=lw, color=colors[name])
     ax_s.axhline(p.P0, color="grey", lw=0.8, ls="--")
     ax_s.set_ylabel("mid price ($)")
     ax_s.set_xlabel("step k")
-    ax_s.set_title("Episode 0: mid price (same shocks for every strategy; impact differs)")
+    ax_s.set_title(words.mid_title)
     ax_s.grid(alpha=0.3)
-    fig.tight_layout()
-    _save_figure(fig, path)
+    fig.legend(*handles, loc="outside right upper", fontsize=9)
+    return fig
+
+
+@dataclass(frozen=True)
+class _Words:
+    """What the plots call the evaluation's units: simulated episodes with shared price shocks,
+    or the replayed test windows (no shocks are drawn there)."""
+
+    one: str  # "episode" / "test window"
+    many: str  # "episodes" / "test windows"
+    sample: str  # the suptitle's count: "shared-shock episodes" / "replayed test windows"
+    mid_title: str
+
+    @classmethod
+    def of(cls, evaluation: Evaluation) -> _Words:
+        if evaluation.params.replay is not None:
+            return cls(
+                "test window",
+                "test windows",
+                "replayed test windows",
+                "Test window 0: replayed mid price (the same bars for every strategy; our impact "
+                "differs)",
+            )
+        return cls(
+            "episode",
+            "episodes",
+            "shared-shock episodes",
+            "Episode 0: mid price (same shocks for every strategy; impact differs)",
+        )
+
+
+def _nested_widths(count: int, thin: float, thick: float) -> list[float]:
+    """Line widths from thick (drawn first, underneath) to thin, so that lines or bars that
+    coincide stay visible as nested strokes of their colours."""
+    if count <= 1:
+        return [thin] * count
+    return [float(w) for w in np.linspace(thick, thin, count)]
 
 
 def _episode_volume(evaluation: Evaluation) -> np.ndarray:
@@ -60,10 +104,11 @@ def _volume_share(evaluation: Evaluation) -> np.ndarray:
 
 
 def _inventory_panel(
-    ax: Any, evaluation: Evaluation, names: list[str], steps: np.ndarray
-) -> dict[str, str]:
+    ax: Any, evaluation: Evaluation, names: list[str], steps: np.ndarray, words: _Words
+) -> tuple[dict[str, str], tuple[list[Any], list[str]]]:
     """Mean inventories with their 5-95 % bands (edges drawn, so overlapping bands stay
-    visible), over the market's volume share per step; returns each strategy's colour."""
+    visible), over the market's volume share per step; returns each strategy's colour and the
+    legend's handles and labels."""
     share = _volume_share(evaluation)
     volume_ax = ax.twinx()
     volume_ax.bar(
@@ -74,36 +119,41 @@ def _inventory_panel(
     ax.set_zorder(volume_ax.get_zorder() + 1)
     ax.patch.set_visible(False)
     colors = {}
-    for name in names:
+    widths = _nested_widths(len(names), thin=1.5, thick=3.5)
+    for name, lw in zip(names, widths, strict=True):
         q = evaluation.trajectories[name].q
-        (line,) = ax.plot(steps, q.mean(axis=0), label=name, lw=1.8)
+        (line,) = ax.plot(steps, q.mean(axis=0), label=name, lw=lw)
         colors[name] = line.get_color()
         lo, hi = np.percentile(q, [5, 95], axis=0)
         ax.fill_between(steps, lo, hi, color=colors[name], alpha=0.12)
         for edge in (lo, hi):
             ax.plot(steps, edge, color=colors[name], lw=0.7, ls="--")
     ax.set_ylabel("inventory (shares)")
-    ax.set_title("Inventory: mean, 5-95 % band (dashed) across episodes; grey: the market's volume")
+    ax.set_title(
+        f"Inventory: mean, 5-95 % band (dashed) across {words.many}; grey: the market's volume"
+    )
     handles, labels = ax.get_legend_handles_labels()
     bars, bar_labels = volume_ax.get_legend_handles_labels()
-    ax.legend(handles + bars, labels + bar_labels, loc="upper right")
     ax.grid(alpha=0.3)
-    return colors
+    return colors, (handles + bars, labels + bar_labels)
 
 
 def _participation_panel(
-    ax: Any, evaluation: Evaluation, names: list[str], colors: dict[str, str]
+    ax: Any, evaluation: Evaluation, names: list[str], colors: dict[str, str], words: _Words
 ) -> None:
     """Mean participation n_k / v_k per step (in %) over the sample episodes."""
     p = evaluation.params
     v = _episode_volume(evaluation)
     volume = np.where(v > 0, v, np.nan)
-    for name in names:
+    widths = _nested_widths(len(names), thin=1.2, thick=3.0)
+    for name, lw in zip(names, widths, strict=True):
         rate = np.nanmean(evaluation.trajectories[name].n / volume * 100, axis=0)
         shown = np.append(rate, rate[-1])  # step k drawn over [k, k+1]
-        ax.step(np.arange(p.N + 1), shown, where="post", color=colors[name], label=name)
+        ax.step(np.arange(p.N + 1), shown, where="post", color=colors[name], lw=lw, label=name)
     ax.set_ylabel("participation n_k / v_k (%)")
-    ax.set_title("Participation: mean share of the market's volume per step")
+    ax.set_title(
+        f"Participation: mean share of the market's volume per step, over the {words.many}"
+    )
     ax.grid(alpha=0.3)
 
 
@@ -114,8 +164,16 @@ def plot_savings(
     evaluation: Evaluation, path: Path, names: Sequence[str], baseline: str = "twap"
 ) -> None:
     """Per-episode savings vs the baseline of each named strategy: the risk-adjusted cost (the
-    objective) on the left, the implementation shortfall beside it."""
+    objective) on the left, the implementation shortfall beside it, each with its legend below
+    its axes (never over a bar)."""
+    _save_figure(savings_figure(evaluation, names, baseline), path)
+
+
+def savings_figure(evaluation: Evaluation, names: Sequence[str], baseline: str = "twap") -> Any:
+    """The figure `plot_savings` saves: one subfigure per panel, its legend in its bottom
+    margin."""
     p = evaluation.params
+    words = _Words.of(evaluation)
     base = evaluation.outcomes[baseline]
     panels = [
         (
@@ -129,47 +187,61 @@ def plot_savings(
             {n: (base.shortfall - evaluation.outcomes[n].shortfall) * p.bps for n in names},
         ),
     ]
-    fig, axes = plt.subplots(1, 2, figsize=(14, 5.5))
-    for ax, (title, what, savings) in zip(axes, panels, strict=True):
+    fig = plt.figure(figsize=(14, 6.5), layout="constrained")
+    halves: Any = fig.subfigures(1, 2)
+    for half, (title, what, savings) in zip(halves, panels, strict=True):
+        ax = half.subplots()
         if len(savings) > MAX_HISTOGRAMS:
             _savings_boxes(ax, savings)
         else:
-            _savings_histograms(ax, savings)
+            _savings_histograms(ax, savings, words)
+            half.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8)
         ax.set_title(f"{title} vs {baseline}")
-        ax.set_xlabel(f"{what} per episode (bps of Q*P0, > 0 = cheaper than {baseline})")
+        ax.set_xlabel(f"{what} per {words.one} (bps of Q*P0, > 0 = cheaper than {baseline})")
         ax.grid(alpha=0.3)
-    if p.lam > 0:
-        axes[1].set_title(
-            f"Implementation shortfall savings vs {baseline}\n(lambda = {p.lam:g}: selling faster "
-            "pays impact, < 0, for less risk)",
-            fontsize=10,
-        )
-    episodes = len(base.cost)
-    fig.suptitle(f"Savings vs {baseline} per episode, {episodes:,} shared-shock episodes")
-    fig.tight_layout()
-    _save_figure(fig, path)
+        if p.lam > 0 and what == "IS savings":
+            ax.set_title(
+                f"Implementation shortfall savings vs {baseline}\n(lambda = {p.lam:g}: selling "
+                "faster pays impact, < 0, for less risk)",
+                fontsize=10,
+            )
+    fig.suptitle(f"Savings vs {baseline} per {words.one}, {len(base.cost):,} {words.sample}")
+    return fig
 
 
-def _savings_histograms(ax: Any, savings: dict[str, FloatArray]) -> None:
-    """Overlaid histograms, one per strategy, with 0, each mean and (for one) VaR 95 %."""
+# the mean lines' dash patterns, one per histogram (at most MAX_HISTOGRAMS), and their names
+MEAN_DASHES: list[tuple[str, Any]] = [
+    ("dashed", "--"),
+    ("dotted", ":"),
+    ("dash-dot", "-."),
+    ("dash-dot-dot", (0, (8, 2, 1, 2, 1, 2))),
+    ("long dashes", (0, (12, 3))),
+    ("sparse dots", (0, (1, 4))),
+]
+
+
+def _savings_histograms(ax: Any, savings: dict[str, FloatArray], words: _Words) -> None:
+    """Overlaid histograms, one per strategy, with 0, each mean and (for one) VaR 95 %. Means
+    get their own dash pattern and nested widths, so two equal means both show."""
     ax.axvline(0, color="black", lw=1, label="0 (= baseline)")
     values = np.concatenate(list(savings.values()))
     bins = np.histogram_bin_edges(values, bins=60)
     single = len(savings) == 1
-    for name, s in savings.items():
+    widths = _nested_widths(len(savings), thin=1.2, thick=3.5)
+    for i, (name, s) in enumerate(savings.items()):
         wins = float((s > 0).mean())
-        label = f"{name}: cheaper in {wins:.1%} of episodes"
+        label = f"{name}: cheaper in {wins:.1%} of {words.many}"
         if single:
             ax.hist(s, bins=bins, color="steelblue", alpha=0.8, label=label)
             ax.axvline(s.mean(), color="green", lw=2, label=f"mean {s.mean():.2f} bps")
             var95 = float(np.percentile(s, 5))
             ax.axvline(var95, color="red", lw=2, ls="--", label=f"VaR 95% {var95:.2f} bps")
         else:
-            label += f", mean {s.mean():.2f} bps (dashed)"
+            dash_name, dash = MEAN_DASHES[i % len(MEAN_DASHES)]
+            label += f", mean {s.mean():.2f} bps ({dash_name})"
             (patch,) = ax.hist(s, bins=bins, histtype="step", lw=1.5, label=label)[2]
-            ax.axvline(s.mean(), color=patch.get_edgecolor(), lw=1.5, ls="--")
-    ax.set_ylabel("episodes")
-    ax.legend(fontsize=8, loc="upper right")
+            ax.axvline(s.mean(), color=patch.get_edgecolor(), lw=widths[i], ls=dash)
+    ax.set_ylabel(words.many)
 
 
 def _savings_boxes(ax: Any, savings: dict[str, FloatArray]) -> None:
@@ -201,43 +273,72 @@ def plot_frontier(
 ) -> None:
     """E[IS] vs Std[IS]: the Almgren-Chriss frontier and the strategies' Monte Carlo estimates;
     on the right a zoom on the estimates, where their 95 % intervals (both axes) are visible."""
+    _save_figure(frontier_figure(evaluation, curve, points), path)
+
+
+# one marker shape per strategy, drawn hollow and nested (the first largest and underneath), so
+# two strategies at the same point both show
+MARKERS = ["o", "s", "D", "^", "v", "P", "X", "h", "<", ">"]
+MARK_COLORS = ["C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8", "C9"]  # no C7: the curve's grey
+
+
+def frontier_figure(
+    evaluation: Evaluation, curve: Sequence[FrontierPoint], points: list[str]
+) -> Any:
+    """The figure `plot_frontier` saves, its one legend below both panels."""
     p = evaluation.params
     std = np.array([c.is_std for c in curve]) * p.bps
     mean = np.array([c.is_mean for c in curve]) * p.bps
     marks = [_FrontierMark.of(evaluation, name) for name in points if name in evaluation.outcomes]
-    fig, (ax_all, ax_zoom) = plt.subplots(1, 2, figsize=(14, 6), width_ratios=[1, 1.3])
+    fig, (ax_all, ax_zoom) = plt.subplots(
+        1, 2, figsize=(14, 7), width_ratios=[1, 1.3], layout="constrained"
+    )
     for ax in (ax_all, ax_zoom):
-        ax.plot(std, mean, color="grey", lw=2, label="Almgren-Chriss frontier (exact)")
+        ax.plot(std, mean, color="grey", lw=2, label="Almgren-Chriss frontier (exact)", zorder=1)
         ax.set_xlabel("Std[IS] (bps)")
         ax.set_ylabel("E[IS] (bps)")
         ax.grid(alpha=0.3)
+    sizes = _nested_widths(len(marks), thin=5.0, thick=14.0)
+    bar_widths = _nested_widths(len(marks), thin=1.2, thick=4.0)
     for i, mark in enumerate(marks):
-        color = f"C{i % 10}"
-        ax_all.plot(mark.std, mark.mean, "o", color=color, label=mark.name)
+        style = {
+            "marker": MARKERS[i % len(MARKERS)],
+            "mfc": "none",  # hollow: a marker never fills over another, nor over an interval
+            "mew": 1.6,
+            "ms": sizes[i],
+            "color": MARK_COLORS[i % len(MARK_COLORS)],
+            "zorder": 3 + i,  # the larger ones underneath
+        }
+        ax_all.plot(mark.std, mark.mean, ls="none", label=mark.name, **style)
         ax_zoom.errorbar(
             mark.std,
             mark.mean,
             xerr=mark.std_ci,
             yerr=mark.mean_ci,
-            fmt="o",
-            mfc="none",  # hollow, so an interval shorter than the marker still shows
-            ms=5,
-            color=color,
-            elinewidth=2,
-            capsize=6,
-            capthick=2,
+            fmt=style["marker"],
+            elinewidth=bar_widths[i],
+            capsize=4 + bar_widths[i],
+            capthick=bar_widths[i],
             label=f"{mark.name}: E[IS] {mark.mean:.1f} +- {mark.mean_ci:.2f}, "
             f"Std {mark.std:.1f} +- {mark.std_ci:.2f}",
+            **{k: v for k, v in style.items() if k != "marker"},
         )
     if marks:
         _zoom_to(ax_zoom, marks)
         _note_hidden_intervals(ax_zoom, marks)
     ax_all.set_title(f"Efficient frontier, lambda = {p.lam:g}")
-    ax_all.legend(fontsize=8)
     ax_zoom.set_title("Zoom on the strategies: Monte Carlo estimates with 95 % intervals")
-    ax_zoom.legend(fontsize=8, title="bps, +- 95 % interval", title_fontsize=8, loc="best")
-    fig.tight_layout()
-    _save_figure(fig, path)
+    handles, labels = ax_zoom.get_legend_handles_labels()
+    fig.legend(
+        handles,
+        labels,
+        loc="outside lower center",
+        ncols=2 if len(labels) > 3 else 1,
+        fontsize=8,
+        title="bps, +- 95 % interval; each strategy has its own marker in both panels",
+        title_fontsize=8,
+    )
+    return fig
 
 
 @dataclass(frozen=True)
@@ -263,7 +364,8 @@ class _FrontierMark:
 
 
 def _note_hidden_intervals(ax: Any, marks: Sequence[_FrontierMark]) -> None:
-    """Say so where the intervals are narrower than a marker (1 % of the axis), with their size."""
+    """Say so, under the x axis, where the intervals are narrower than a marker (1 % of the
+    axis), with their size."""
     (x_lo, x_hi), (y_lo, y_hi) = ax.get_xlim(), ax.get_ylim()
     notes = [
         f"{what} intervals (at most +- {widest:.2g} bps) are narrower than the markers"
@@ -273,8 +375,8 @@ def _note_hidden_intervals(ax: Any, marks: Sequence[_FrontierMark]) -> None:
         )
         if widest < 0.01 * span
     ]
-    if notes:
-        ax.text(0.02, 0.02, "\n".join(notes), transform=ax.transAxes, fontsize=8, color="dimgray")
+    if notes:  # under the axis label, where it covers nothing
+        ax.set_xlabel("\n".join([ax.get_xlabel(), *notes]))
 
 
 def _zoom_to(ax: Any, marks: Sequence[_FrontierMark]) -> None:

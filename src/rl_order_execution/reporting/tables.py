@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -16,7 +16,9 @@ from rl_order_execution.evaluation.statistics import (
     GapCaptured,
     Savings,
     SeedsSummary,
+    Spread,
     StrategyMetrics,
+    VolumeMetrics,
 )
 from rl_order_execution.strategies.replay import HINDSIGHT
 
@@ -41,8 +43,13 @@ def gap_ci(gap: GapCaptured | None) -> str:
 def metrics_table(
     metrics: Mapping[str, StrategyMetrics], episodes: int, what: str = "shared-shock episodes"
 ) -> Table:
-    """Costs per strategy (bps of Q*P0): shortfall, risk-adjusted cost, gap captured."""
-    table = Table(title=f"Costs on {episodes:,} {what} (bps of Q*P0)")
+    """Costs per strategy (bps of Q*P0): shortfall, risk-adjusted cost, gap captured, and
+    against the market's volume the columns of `volume_columns`, explained in the caption."""
+    volume = volume_columns(metrics)
+    table = Table(
+        title=f"Costs on {episodes:,} {what} (bps of Q*P0)",
+        caption=VOLUME_NOTE if volume else None,
+    )
     for col in ("strategy", "IS mean", "IS std", "cost mean", "cost std", "cost mean $"):
         table.add_column(col, justify="right")
     gap = any(m.gap_captured is not None for m in metrics.values())
@@ -51,8 +58,7 @@ def metrics_table(
     hindsight = any(m.hindsight is not None for m in metrics.values())
     if hindsight:
         table.add_column("hindsight captured [95% CI]", justify="right")
-    volume = all(m.volume is not None for m in metrics.values())
-    for col in VOLUME_HEADERS if volume else []:
+    for col in volume:
         table.add_column(col, justify="right")
     for name, m in metrics.items():
         row = [
@@ -67,27 +73,71 @@ def metrics_table(
             row.append(gap_ci(m.gap_captured))
         if hindsight:
             row.append(gap_ci(m.hindsight) if name != HINDSIGHT else "bound")
-        if volume:
-            row += volume_cells(m)
+        row += volume_cells(m, volume)
         table.add_row(*row)
     return table
-
-
-VOLUME_HEADERS = ["VWAP slippage", "partic. mean", "partic. max"]
 
 
 def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
 
-def volume_cells(m: StrategyMetrics) -> list[str]:
-    """Mean VWAP slippage (bps of the market's VWAP, positive: sold below it), mean participation
-    and the mean over episodes of each episode's largest participation."""
-    if m.volume is None:
-        return ["n/a"] * len(VOLUME_HEADERS)
+# The two VWAP slippages, named so that neither reads as the other. MODEL.md's VWAP_mkt includes
+# our own permanent impact: selling early pushes the later mids, hence VWAP_mkt, down, and a
+# front-loaded sale seems to beat a VWAP it depressed itself. The market's VWAP without our
+# impact is the benchmark a trader is measured against.
+VWAP_EX = "VWAP slip. ex own impact"
+VWAP_INCL = "VWAP slip. incl. own impact"
+PARTICIPATION_MEAN, PARTICIPATION_MAX = "partic. mean", "partic. max"
+VOLUME_NOTE = (
+    "VWAP slip.: (VWAP - average sale price) / VWAP in bps, > 0: sold below it. 'ex own "
+    "impact': against the market's VWAP with our permanent impact added back, the benchmark a "
+    "trader is measured against (our selling cannot move it). 'incl. own impact': against "
+    "VWAP_mkt as MODEL.md defines it, which our own selling pushes down: front-loading can look "
+    "like beating it. Participation n_k / v_k (mean over the steps; largest per episode), shown "
+    "only where it differs between strategies."
+)
+
+
+VolumeCell = Callable[[VolumeMetrics], str]
+
+
+def volume_columns(metrics: Mapping[str, StrategyMetrics]) -> dict[str, VolumeCell]:
+    """Header -> cell of the columns against the market's volume, where every strategy measured
+    them: the two VWAP slippages, and participation only where it varies.
+
+    On a market whose volume does not change over the session the mean participation is Q / V
+    for every strategy that sells its order (and the largest is the largest trade over V / N,
+    no news about the volume): the participation columns appear only when the strategies' mean
+    participations differ as shown, and each only when its own cells differ."""
+    if not metrics or any(m.volume is None for m in metrics.values()):
+        return {}
+    columns: dict[str, VolumeCell] = {
+        VWAP_EX: lambda v: fmt(_spread_mean(v.vwap_slippage_ex_impact_bps)),
+        VWAP_INCL: lambda v: fmt(v.vwap_slippage_bps.mean),
+    }
+    participation: dict[str, VolumeCell] = {
+        PARTICIPATION_MEAN: lambda v: percent(v.participation_mean.mean),
+        PARTICIPATION_MAX: lambda v: percent(v.participation_max.mean),
+    }
+    volumes = [m.volume for m in metrics.values() if m.volume is not None]
+
+    def varies(cell: VolumeCell) -> bool:
+        return len({cell(v) for v in volumes}) > 1
+
+    if varies(participation[PARTICIPATION_MEAN]):
+        columns |= {header: cell for header, cell in participation.items() if varies(cell)}
+    return columns
+
+
+def volume_cells(m: StrategyMetrics, columns: Mapping[str, VolumeCell]) -> list[str]:
+    """One strategy's cells of `volume_columns`."""
     v = m.volume
-    slippage, mean = fmt(v.vwap_slippage_bps.mean), percent(v.participation_mean.mean)
-    return [slippage, mean, percent(v.participation_max.mean)]
+    return ["n/a" if v is None else cell(v) for cell in columns.values()]
+
+
+def _spread_mean(spread: Spread | None) -> float | None:
+    return None if spread is None else spread.mean
 
 
 def savings_table(metrics: Mapping[str, StrategyMetrics], baseline: str = "twap") -> Table:
@@ -196,42 +246,81 @@ def _names(summary: ReplaySummary) -> list[str]:
     return list(summary.sessions[0].cost_bps) if summary.sessions else []
 
 
-def session_rows(summary: ReplaySummary, agents: Sequence[str]) -> list[list[str]]:
+def session_rows(
+    summary: ReplaySummary, agents: Sequence[str], emphasis: str = "plain"
+) -> list[list[str]]:
     """Per test session: mean cost (bps) of TWAP, the references and each agent; an agent's
-    cell says 'won' or 'lost' against TWAP that day."""
+    cell says 'won' or 'lost' against TWAP that day, and marks the agent's best session (the
+    most it saved vs TWAP) and its worst (the most it lost). `emphasis` also styles the marked
+    cells: "rich" (console markup) or "markdown" (bold)."""
     names = session_headers(summary, agents)[2:]
+    marks: dict[tuple[int, str], str] = {}
+    for agent in agents:
+        extremes = session_extremes(summary, agent)
+        if extremes is not None:
+            marks[extremes[0], agent], marks[extremes[1], agent] = BEST, WORST
     rows = []
-    for day in summary.sessions:
+    for i, day in enumerate(summary.sessions):
         cells = [day.date, str(day.windows)]
         for name in names:
             text = fmt(day.cost_bps[name])
             if name in agents:
                 margin = day.cost_bps["twap"] - day.cost_bps[name]
                 text += " won" if margin > 0 else " lost" if margin < 0 else " tie"
+                if (mark := marks.get((i, name))) is not None:
+                    text = _emphasised(f"{text} ({mark})", mark, emphasis)
             cells.append(text)
         rows.append(cells)
     return rows
+
+
+BEST, WORST = "best", "worst"
+SESSIONS_NOTE = (
+    "won/lost: vs TWAP that session; (best)/(worst): the agent's session with the largest "
+    "saving vs TWAP / the largest loss"
+)
+
+
+def session_extremes(summary: ReplaySummary, agent: str) -> tuple[int, int] | None:
+    """The indices of the agent's best session (largest saving vs TWAP, the first of equals)
+    and worst (largest loss); None with fewer than two sessions or the same margin in each."""
+    margins = [day.cost_bps["twap"] - day.cost_bps[agent] for day in summary.sessions]
+    if len(margins) < 2 or max(margins) == min(margins):
+        return None
+    return margins.index(max(margins)), margins.index(min(margins))
+
+
+def _emphasised(text: str, mark: str, emphasis: str) -> str:
+    if emphasis == "rich":
+        return f"[bold {'green' if mark == BEST else 'red'}]{text}[/]"
+    if emphasis == "markdown":
+        return f"**{text}**"
+    return text
 
 
 MAX_SESSION_ROWS = 40  # more test sessions than this: the console shows the extremes
 
 
 def sessions_table(summary: ReplaySummary, agents: Sequence[str]) -> Table:
-    """Which test sessions each agent won and lost against TWAP (mean cost, bps). With many
-    sessions, only those where the first agent won or lost most (report.md has them all)."""
-    rows = session_rows(summary, agents)
-    title = "Risk-adjusted cost per test session (bps; won/lost: vs TWAP)"
+    """Which test sessions each agent won and lost against TWAP (mean cost, bps), each agent's
+    best and worst marked. With many sessions, only those where the first agent won or lost
+    most, and every agent's best and worst (report.md has them all)."""
+    rows = session_rows(summary, agents, emphasis="rich")
+    title = f"Risk-adjusted cost per test session (bps; {SESSIONS_NOTE})"
     if len(rows) > MAX_SESSION_ROWS and agents:
         first = agents[0]
         margin = [day.cost_bps["twap"] - day.cost_bps[first] for day in summary.sessions]
         order = sorted(range(len(rows)), key=lambda i: margin[i])
         half = MAX_SESSION_ROWS // 2
-        shown = sorted(order[:half] + order[-half:])
+        extremes = {i for agent in agents for i in session_extremes(summary, agent) or ()}
+        shown = sorted(set(order[:half] + order[-half:]) | extremes)
         won = sum(m > 0 for m in margin)
         title += (
             f": {first} won {won:,} of {len(rows):,} sessions; its {half} best and {half} worst "
             "shown (report.md lists every session)"
         )
+        if len(shown) > MAX_SESSION_ROWS:
+            title += ", with the other agents' best and worst"
         rows = [rows[i] for i in shown]
     table = Table(title=title)
     for col in session_headers(summary, agents):
