@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import warnings
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -63,6 +64,33 @@ def _one_line(output: str) -> str:
     lines = output.strip().splitlines()
     assert len(lines) == 1, output
     return lines[0]
+
+
+def _no_nan(value: str) -> None:
+    raise AssertionError(f"{value} in metrics.json")
+
+
+def test_two_test_episodes_report_what_can_be_computed_and_mark_the_rest_n_a(
+    tiny: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    args = ["run", "--config", str(tiny), "--eval-episodes", "2", "--output-dir", str(out)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # numpy's "degrees of freedom <= 0"
+        result = runner.invoke(app, [*args, "--no-best-params"])
+    assert result.exit_code == 0, result.output
+    # "(CI n/a)" may wrap inside its cell on a narrow console: its two halves are both shown
+    assert "RuntimeWarning" not in result.output and "n/a)" in result.output
+    metrics = json.loads((out / "metrics.json").read_text(), parse_constant=_no_nan)
+    agent = metrics["strategies"]["agent"]
+    assert isinstance(agent["savings_cost"]["avg_savings_bps"], float)  # computed
+    assert isinstance(agent["savings_cost"]["win_rate"], float)
+    # one antithetic pair: no spread between units, so no interval, SE or test
+    for key in ("ci95_low_bps", "ci95_high_bps", "se", "p_value"):
+        assert agent["savings_cost"][key] is None, key
+    assert agent["savings_cost"]["significant"] is False
+    assert agent["cost_se"] is None and isinstance(agent["cost_std"], float)
+    assert (out / "report.md").is_file() and (out / "frontier.png").is_file()
 
 
 def _stopped_run(folder: Path, command: str = "run") -> None:

@@ -507,3 +507,15 @@ def test_the_vwap_without_our_impact_is_the_windows_own_for_every_strategy(
         twap.market_vwap_ex_impact(p), early.market_vwap_ex_impact(p), rtol=1e-13
     )
     assert np.all(early.market_vwap(p) < twap.market_vwap(p))  # our own impact in VWAP_mkt
+
+
+def test_the_replayed_bars_are_part_of_the_markets_identity(tmp_path: Path) -> None:
+    """Two markets built from the same file version and settings are equal; another file makes
+    another market, and so do other settings on the same file."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, b = _random_bars(tmp_path / "a"), _random_bars(tmp_path / "b", sessions=11)
+    first = _market(a)
+    assert first.replay is not None and first == _market(a)
+    assert _market(b) != first
+    assert _market(a, {"stride": 2}) != first

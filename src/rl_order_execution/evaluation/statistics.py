@@ -36,22 +36,31 @@ OPTIONAL = MappingProxyType({"optional": True})
 
 
 def json_fields(result: DataclassInstance) -> dict[str, Any]:
-    """A flat result as JSON: every field in order under its own name, optional ones when set."""
+    """A flat result as JSON: every field in order under its own name, optional ones when set;
+    a number that could not be computed (too few episodes: NaN) is null."""
     out: dict[str, Any] = {}
     for f in fields(result):
         value = getattr(result, f.name)
         if value is None and f.metadata.get("optional"):
             continue
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
         out[f.name] = list(value) if isinstance(value, tuple) else value
     return out
 
 
+def sample_std(x: FloatArray) -> float:
+    """Standard deviation with ddof 1; NaN, without numpy's warning, for fewer than two values."""
+    return float(x.std(ddof=1)) if len(x) > 1 else math.nan
+
+
 def standard_error(x: FloatArray, antithetic: bool = False) -> float:
-    """SE of the mean; with antithetic pairs (i, i + E/2) the pair averages are the i.i.d. units."""
+    """SE of the mean; with antithetic pairs (i, i + E/2) the pair averages are the i.i.d. units.
+    NaN with fewer than two units."""
     if antithetic:
         half = len(x) // 2
         x = (x[:half] + x[half:]) / 2
-    return float(x.std(ddof=1)) / math.sqrt(len(x))
+    return sample_std(x) / math.sqrt(len(x)) if len(x) > 0 else math.nan
 
 
 def _none_if_nan(x: float) -> float | None:
@@ -79,7 +88,7 @@ class CostSummary:
 
 
 def summary(values: FloatArray, p: Notional, antithetic: bool = False) -> CostSummary:
-    mean, std = float(values.mean()), float(values.std(ddof=1))
+    mean, std = float(values.mean()), sample_std(values)
     se = standard_error(values, antithetic)
     return CostSummary(mean, std, se, mean * p.bps, std * p.bps)
 
@@ -129,11 +138,13 @@ def savings_stats(
     `_bps` fields (default p.bps: values in $; 1.0 for values already in bps)."""
     bps = p.bps if bps_per_unit is None else bps_per_unit
     s = baseline - values
-    mean, std = float(s.mean()), float(s.std(ddof=1))
+    mean, std = float(s.mean()), sample_std(s)
     se = standard_error(s, antithetic)
     half = Z95 * se
     z = mean / se if se > 0 else (0.0 if mean == 0 else math.copysign(math.inf, mean))
     p_value = math.erfc(abs(z) / math.sqrt(2)) if math.isfinite(z) else 0.0
+    if math.isnan(se):  # too few episodes to test: no p-value, never "significant"
+        p_value = math.nan
     var_95, var_99, cvar_95 = (
         float(np.percentile(s, 5)),
         float(np.percentile(s, 1)),
@@ -243,8 +254,8 @@ class Spread:
 def spread(values: FloatArray, antithetic: bool = False) -> Spread:
     if not np.isfinite(values).all():
         return Spread(None, None, None)
-    mean, std = float(values.mean()), float(values.std(ddof=1))
-    return Spread(mean, std, standard_error(values, antithetic))
+    mean, std = float(values.mean()), sample_std(values)
+    return Spread(mean, _none_if_nan(std), _none_if_nan(standard_error(values, antithetic)))
 
 
 @dataclass(frozen=True)

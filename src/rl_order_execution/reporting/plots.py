@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -354,10 +355,11 @@ class _FrontierMark:
     @classmethod
     def of(cls, evaluation: Evaluation, name: str) -> _FrontierMark:
         is_ = evaluation.outcomes[name].shortfall * evaluation.params.bps
+        se = standard_error(is_, evaluation.antithetic)  # NaN with too few episodes: not drawn
         return cls(
             name=name,
             mean=float(is_.mean()),
-            mean_ci=Z95 * standard_error(is_, evaluation.antithetic),
+            mean_ci=Z95 * se if math.isfinite(se) else 0.0,
             std=float(is_.std(ddof=1)),
             std_ci=Z95 * std_error_of_std(is_),
         )

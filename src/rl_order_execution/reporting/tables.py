@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -24,11 +25,15 @@ from rl_order_execution.strategies.replay import HINDSIGHT
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:,.{digits}f}"
+    """A number, or n/a where it is unknown or could not be computed (NaN: too few episodes)."""
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:,.{digits}f}"
 
 
 def savings_ci(stats: Savings) -> str:
-    """Average savings in bps with its 95 % interval, marked n.s. when not significant."""
+    """Average savings in bps with its 95 % interval, marked n.s. when not significant (no mark
+    when too few episodes leave the interval unknown)."""
+    if not math.isfinite(stats.se):
+        return f"{fmt(stats.avg_savings_bps)} (CI n/a)"
     low, high = fmt(stats.ci95_low_bps), fmt(stats.ci95_high_bps)
     text = f"{fmt(stats.avg_savings_bps)} [{low}, {high}]"
     return text if stats.significant else text + " n.s."
@@ -37,6 +42,8 @@ def savings_ci(stats: Savings) -> str:
 def gap_ci(gap: GapCaptured | None) -> str:
     if gap is None:
         return "n/a"
+    if not (math.isfinite(gap.ci95_low) and math.isfinite(gap.ci95_high)):
+        return f"{percent(gap.value)} (CI n/a)"
     return f"{gap.value:.1%} [{gap.ci95_low:.1%}, {gap.ci95_high:.1%}]"
 
 
@@ -79,7 +86,7 @@ def metrics_table(
 
 
 def percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.1%}"
 
 
 # The two VWAP slippages, named so that neither reads as the other. MODEL.md's VWAP_mkt includes
