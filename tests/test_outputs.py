@@ -334,7 +334,7 @@ def test_frontier_zoom_shows_both_95_percent_intervals(
 
 def test_readme_points_nowhere_outside_the_repository() -> None:
     text = README.read_text(encoding="utf-8")
-    assert "MODEL.md" not in text and "../" not in text
+    assert "../" not in text and "/work/" not in text  # docs/MODEL.md is the repository's own
     for target in re.findall(r"\]\(([^)#]+)\)", text):
         if not target.startswith(("http://", "https://")):
             assert (README.parent / target).exists(), target
