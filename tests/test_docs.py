@@ -151,3 +151,15 @@ def test_documented_names_and_defaults_round_trip(monkeypatch: pytest.MonkeyPatc
 def test_documented_env_name_overrides_value(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RL_SIMULATION__RISK_AVERSION", "0.5")
     assert Settings().simulation.risk_aversion == 0.5
+
+
+def test_the_architecture_map_names_every_package_and_top_level_module() -> None:
+    """docs/ARCHITECTURE.md's package map follows the tree: every subpackage and top-level
+    module of the package is in it."""
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "ARCHITECTURE.md").read_text()
+    package = root / "src" / "rl_order_execution"
+    names = [f"{p.name}/" for p in package.iterdir() if (p / "__init__.py").is_file()]
+    names += [p.name for p in package.glob("*.py") if not p.name.startswith("__")]
+    missing = [name for name in names if name not in text]
+    assert missing == []
