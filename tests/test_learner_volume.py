@@ -18,8 +18,15 @@ from rl_order_execution.agents.features import (
     uses_static_speed,
 )
 from rl_order_execution.agents.registry import agent_spec
-from rl_order_execution.agents.sb3.env import LearnerReward, MarketVecEnv, speed_from_action
+from rl_order_execution.agents.sb3.env import (
+    LearnerReward,
+    MarketVecEnv,
+    SpeedMap,
+    speed_from_action,
+)
+from rl_order_execution.agents.sb3.ppo import ALGORITHM as PPO_ALGORITHM
 from rl_order_execution.agents.sb3.ppo import build as build_ppo
+from rl_order_execution.agents.sb3.sac import ALGORITHM as SAC_ALGORITHM
 from rl_order_execution.agents.sb3.sac import build as build_sac
 from rl_order_execution.agents.shaping import (
     _static_value_at,
@@ -149,17 +156,29 @@ def test_flat_profile_keeps_the_learners_inputs_and_networks() -> None:
 
 
 @pytest.mark.parametrize("kind", ["ppo", "sac"])
-def test_continuous_policies_start_at_the_base_rate_under_a_profile(kind: str) -> None:
+def test_continuous_policies_start_at_their_reference_pace_under_a_profile(kind: str) -> None:
+    """PPO at the base rate everywhere; SAC at the static schedule's speed (its action is a
+    multiple of it), which is the base rate on a flat profile."""
     build = build_ppo if kind == "ppo" else build_sac
     settings = Settings.model_validate({"rl": {"agent": kind}})
-    for bins, start in [(U, 1.0), ((), 1.0)]:  # flat too: both start at the base rate everywhere
+    speeds = agent_spec_speeds(kind, settings)
+    for bins in [U, ()]:
         p = MarketParams(volume_bins=bins)
-        env = LearnerReward(MarketVecEnv(p, 4, seed=0), settings.rl)
+        env = LearnerReward(MarketVecEnv(p, 4, 0, speeds), settings.rl)
         model = build(settings, env, 0, torch.device("cpu"))
         obs = np.asarray(env.reset())
         assert obs.shape[1] == p.obs_dim + (1 if bins else 0)
         actions, _ = model.policy.predict(obs, deterministic=True)
-        np.testing.assert_allclose(speed_from_action(p, actions), start, atol=0.3)
+        start = 1.0 if kind == "ppo" or not bins else obs[:, -1]  # 4.0x at the open
+        np.testing.assert_allclose(speeds.speeds(p, actions, obs), start, rtol=0.1, atol=0.3)
+        if kind == "ppo":
+            np.testing.assert_array_equal(
+                speeds.speeds(p, actions, obs), speed_from_action(p, actions)
+            )
+
+
+def agent_spec_speeds(kind: str, settings: Settings) -> SpeedMap:
+    return (PPO_ALGORITHM if kind == "ppo" else SAC_ALGORITHM).speeds(settings)
 
 
 def test_continuous_checkpoint_under_a_profile_restores_the_policy() -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from rl_order_execution.agents.sb3.env import LearnerReward, MarketVecEnv
+from rl_order_execution.agents.sb3.env import LearnerReward, MarketVecEnv, SpeedMap
 from rl_order_execution.agents.sb3.sac import (
     ALGORITHM,
     action_curvature_bps,
@@ -72,6 +72,23 @@ def test_the_short_risk_averse_market_bends_28_times_as_sharply() -> None:
     assert reward_unit(_setup(SHORT)[1]) == pytest.approx(1 / 28.11, rel=1e-3)
 
 
+def test_sacs_map_measures_the_bend_in_its_own_action_unit() -> None:
+    """SAC's default map: an action unit is 2 static paces (max_relative_speed 4), so the default
+    market bends (2/5)^2 as sharply per action unit as with the box map, and every flat market
+    keeps its unit; under a volume profile the unit follows the static speed at the open."""
+    sac = SpeedMap(4.0)
+    default, short = _setup({})[1], _setup(SHORT)[1]
+    assert action_curvature_bps(default, sac) == pytest.approx(95.2 * 0.16, abs=0.02)
+    assert reference_curvature_bps(sac) == action_curvature_bps(default, sac)
+    assert reward_unit(default, sac) == 1.0
+    assert reward_unit(short, sac) == pytest.approx(reward_unit(short), rel=1e-12)
+    u_shape = _setup({"volume_profile": "u_shape"})[1]
+    open_pace = sac.speed_per_action(u_shape) / 2.0  # the static speed at the open, 4.0x
+    assert open_pace == pytest.approx(4.02, abs=0.01)
+    ratio = action_curvature_bps(u_shape, sac) / action_curvature_bps(u_shape)
+    assert ratio == pytest.approx((2 * open_pace / 5) ** 2, rel=1e-9)
+
+
 def test_a_one_step_market_keeps_the_learners_reward() -> None:
     _, p = _setup({"time_horizon": 1})
     assert np.isnan(action_curvature_bps(p))
@@ -80,9 +97,10 @@ def test_a_one_step_market_keeps_the_learners_reward() -> None:
 
 def test_sac_learns_from_the_learners_reward_times_the_unit() -> None:
     settings, p = _setup(SHORT)
-    learner = ALGORITHM.learner_env(settings, MarketVecEnv(p, 4, seed=3))
+    speeds = ALGORITHM.speeds(settings)
+    learner = ALGORITHM.learner_env(settings, MarketVecEnv(p, 4, 3, speeds))
     model = build(settings, learner, 0, torch.device("cpu"))
-    plain = LearnerReward(MarketVecEnv(p, 4, seed=3), settings.rl)
+    plain = LearnerReward(MarketVecEnv(p, 4, 3, speeds), settings.rl)
     vec = model.get_env()
     assert vec is not None
     np.testing.assert_array_equal(vec.reset(), plain.reset())
@@ -93,4 +111,5 @@ def test_sac_learns_from_the_learners_reward_times_the_unit() -> None:
         base = plain.step_wait()
         np.testing.assert_array_equal(scaled[0], base[0])
         np.testing.assert_array_equal(scaled[2], base[2])
-        np.testing.assert_allclose(scaled[1], base[1] * np.float32(reward_unit(p)), rtol=1e-6)
+        unit = np.float32(reward_unit(p, speeds))
+        np.testing.assert_allclose(scaled[1], base[1] * unit, rtol=1e-6)

@@ -111,6 +111,17 @@ def _spec(path: Path, payload: dict[str, Any]) -> AgentSpec:
         raise CheckpointError(f"checkpoint {path}: {exc}") from None
 
 
+def _saved_settings(payload: dict[str, Any]) -> dict[str, Any]:
+    """The settings a checkpoint was trained with. A SAC saved before it had a speed map (issue
+    25) acted on the market's whole box, which max_relative_speed None reproduces."""
+    settings: dict[str, Any] = payload["settings"]
+    sac = settings.get("rl", {}).get("sac")
+    if payload.get("kind") == "sac" and isinstance(sac, dict) and "max_relative_speed" not in sac:
+        sac = {**sac, "max_relative_speed": None}
+        settings = {**settings, "rl": {**settings["rl"], "sac": sac}}
+    return settings
+
+
 def load_checkpoint(path: Path, device: str = "cpu") -> LoadedAgent:
     """Rebuild the greedy agent and the settings it was trained with."""
     if not path.is_file():
@@ -123,7 +134,7 @@ def load_checkpoint(path: Path, device: str = "cpu") -> LoadedAgent:
         raise _unreadable(path, "not a PyTorch file, or a damaged one") from exc
     try:
         spec = _spec(path, payload)
-        settings = Settings.model_validate(payload["settings"])
+        settings = Settings.model_validate(_saved_settings(payload))
     except CheckpointError:
         raise
     except Exception as exc:  # a torch file, but not one of ours (or from a newer version)

@@ -392,8 +392,16 @@ class SACSettings(_Section):
         ge=-20,
         le=1,
         description="Entropy the learned coefficient aims at, in [-1, 1] action units: a "
-        "Gaussian's is 1.42 + ln(std), so -3 is a std of 0.012 (0.06x TWAP's pace at a cap of "
-        "10; SB3's default -1: 0.44x).",
+        "Gaussian's is 1.42 + ln(std), so -3 is a std of 0.012 (0.024x the static pace with "
+        "max_relative_speed 4; SB3's default -1: 0.18x).",
+    )
+    max_relative_speed: float | None = Field(
+        4.0,
+        gt=0,
+        le=1000,
+        description="SAC's action covers speeds from 0 to this multiple of the static "
+        "schedule's speed (TWAP's pace on a flat profile), at most simulation.max_multiplier; "
+        "null: the whole [0, max_multiplier] (SAC before issue 25, which misses small optima).",
     )
     hidden_sizes: list[int] = Field(
         default_factory=lambda: [64, 64],

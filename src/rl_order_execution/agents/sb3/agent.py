@@ -11,23 +11,27 @@ import torch
 from stable_baselines3.common.policies import BasePolicy
 
 from rl_order_execution.agents.features import learner_obs, learner_obs_space
-from rl_order_execution.agents.sb3.env import speed_from_action
+from rl_order_execution.agents.sb3.env import BOX, SpeedMap
 from rl_order_execution.config import Settings
 from rl_order_execution.market import FloatArray, MarketParams
 
 
 class SB3Agent:
-    """An SB3 policy acting deterministically: PPO's mean action, SAC's tanh of its mean."""
+    """An SB3 policy acting deterministically: PPO's mean action, SAC's tanh of its mean, as a
+    speed by the algorithm's `SpeedMap`."""
 
-    def __init__(self, kind: str, policy: BasePolicy, p: MarketParams) -> None:
+    def __init__(
+        self, kind: str, policy: BasePolicy, p: MarketParams, speed_map: SpeedMap = BOX
+    ) -> None:
         self.kind = kind
         self.policy = policy
         self.params = p
+        self.speed_map = speed_map
 
     def speeds(self, obs: np.ndarray) -> FloatArray:
         """The mean action for each row of obs (B, obs_dim), as a speed in [0, max_multiplier]."""
         actions, _ = self.policy.predict(learner_obs(self.params, obs), deterministic=True)
-        return speed_from_action(self.params, np.asarray(actions))
+        return self.speed_map.speeds(self.params, np.asarray(actions), obs)
 
     def policy_state(self) -> dict[str, Any]:
         """Every tensor of the policy (actor and critics), on the CPU."""
@@ -49,16 +53,17 @@ def restored(
     settings: Settings,
     state: dict[str, Any],
     device: torch.device,
+    speed_map: SpeedMap = BOX,
 ) -> SB3Agent:
     """A policy of `policy_class` built from the settings' description, with the saved tensors,
-    on the market the settings describe (replayed bars included)."""
+    on the market the settings describe (replayed bars included), acting by `speed_map`."""
     from rl_order_execution.agents.sb3.env import ACTION_SPACE
     from rl_order_execution.market import ContinuousExecutionEnv
 
     env = ContinuousExecutionEnv(MarketParams.from_settings(settings.simulation, settings.replay))
     space = learner_obs_space(env.params, env.observation_space)
     policy = policy_class(space, ACTION_SPACE, _no_learning, **kwargs).to(device)
-    agent = SB3Agent(kind, policy, env.params)
+    agent = SB3Agent(kind, policy, env.params, speed_map)
     agent.load_policy_state(state)
     policy.set_training_mode(False)
     return agent

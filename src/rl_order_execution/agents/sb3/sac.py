@@ -29,47 +29,59 @@ from rl_order_execution.market import (
 if TYPE_CHECKING:
     from stable_baselines3 import SAC
 
-    from rl_order_execution.agents.sb3.env import LearnerReward
+    from rl_order_execution.agents.sb3.env import LearnerReward, SpeedMap
 
 KIND = "sac"
 START_LIMIT = 0.99  # the mean action starts within [-0.99, 0.99], where atanh is finite
 
 
-def action_curvature_bps(p: MarketParams) -> float:
+def action_curvature_bps(p: MarketParams, speeds: SpeedMap | None = None) -> float:
     """How sharply the learner's one-step reward bends in SB3's action, in bps per action unit^2.
 
     At the start (q = Q, S = P0, k = 0), the shaped one-step reward of selling x base rates and
     then following the static schedule is quadratic in x (impact, the inventory penalty and the
     static value are quadratic in the trade; the expected next price is affine in it), so three
-    speeds give its second difference exactly. An action unit is max_multiplier / 2 base rates.
-    On the default market 95.2; with N = 10 and lambda = 1 (`short_risk_averse`) 2,676: the
-    same noise costs 28 times as much there. NaN where it is undefined (N < 2)."""
+    speeds give its second difference exactly. An action unit is `speeds.speed_per_action`
+    base rates (None: the box map's, max_multiplier / 2). With the box map, on the default
+    market 95.2; with N = 10 and lambda = 1 (`short_risk_averse`) 2,676: the same noise costs
+    28 times as much there. NaN where it is undefined (N < 2)."""
+    from rl_order_execution.agents.sb3.env import BOX
+
     if p.N < 2:
         return math.nan
-    speeds = np.array([0.0, 1.0, 2.0])
-    n = speeds * (p.Q / p.N)
+    x = np.array([0.0, 1.0, 2.0])
+    n = x * (p.Q / p.N)
     q, S = np.full(3, p.Q), np.full(3, p.P0)
     r = step_reward(p, q, n, execution_price(p, S, n, np.zeros(3, dtype=np.int64)))
     after = static_value(p, np.full(3, p.N - 1.0), q - n, expected_next_price(p, S, q, n))
     a = r + (after - static_value(p, np.full(3, float(p.N)), q, S)) * p.bps
     per_base_rate = -(a[0] - 2.0 * a[1] + a[2])
-    return float(per_base_rate * (0.5 * p.max_multiplier) ** 2)
+    return float(per_base_rate * (speeds or BOX).speed_per_action(p) ** 2)
 
 
-@lru_cache(maxsize=1)
-def reference_curvature_bps() -> float:
-    """`action_curvature_bps` of the default market (MarketParams()), 95.2: the unit."""
-    return action_curvature_bps(MarketParams())
+@lru_cache(maxsize=8)
+def reference_curvature_bps(speeds: SpeedMap | None = None) -> float:
+    """`action_curvature_bps` of the default market (MarketParams()) under the same map: the
+    unit (95.2 with the box map, 15.2 with SAC's default, 4 times the static speed)."""
+    return action_curvature_bps(MarketParams(), speeds)
 
 
-def reward_unit(p: MarketParams) -> float:
+def reward_unit(p: MarketParams, speeds: SpeedMap | None = None) -> float:
     """The factor SAC's learner reward is multiplied by: the default market's
-    `action_curvature_bps` over this market's, so that the critic's values and the entropy term
-    (whose coefficient and target are in action units) mean the same on every market. Exactly 1
-    on the default market (its numbers are unchanged); 1 where the curvature is not a positive
-    number."""
-    c = action_curvature_bps(p)
-    return reference_curvature_bps() / c if math.isfinite(c) and c > 0 else 1.0
+    `action_curvature_bps` over this market's, under the same speed map, so that the critic's
+    values and the entropy term (whose coefficient and target are in action units) mean the
+    same on every market. Exactly 1 on the default market; 1 where the curvature is not a
+    positive number."""
+    c = action_curvature_bps(p, speeds)
+    return reference_curvature_bps(speeds) / c if math.isfinite(c) and c > 0 else 1.0
+
+
+def speed_map(sac: SACSettings) -> SpeedMap:
+    """SAC's actions: [-1, 1] onto [0, max_relative_speed] times the static schedule's speed
+    (None: onto the market's whole box, [0, max_multiplier])."""
+    from rl_order_execution.agents.sb3.env import SpeedMap
+
+    return SpeedMap(sac.max_relative_speed)
 
 
 def policy_kwargs(sac: SACSettings) -> dict[str, Any]:
@@ -80,10 +92,8 @@ def policy_kwargs(sac: SACSettings) -> dict[str, Any]:
 def build(settings: Settings, env: LearnerReward, seed: int, device: torch.device) -> SAC:
     from stable_baselines3 import SAC
 
-    from rl_order_execution.agents.sb3.env import base_rate_action
-
     rl, sac = settings.rl, settings.rl.sac
-    p = env.market_env.params
+    p, speeds = env.market_env.params, env.market_env.speed_map
     ent_coef = f"auto_{sac.ent_coef}" if sac.auto_entropy else sac.ent_coef
     model = SAC(
         "MlpPolicy",
@@ -102,12 +112,12 @@ def build(settings: Settings, env: LearnerReward, seed: int, device: torch.devic
         seed=seed,
         device=device,
     )
-    # The action is tanh of the actor's mu: start its mean at speed 1 (TWAP's pace) on every
-    # market, not at the box's middle (max_multiplier / 2 = 5x at the default cap), far from any
-    # sensible schedule. tanh's slope there (0.36 at the default cap) also makes the early noise
-    # finer in speed units. A cap of 1 or less puts speed 1 at (or past) the box's end: start
+    # The action is tanh of the actor's mu: start its mean at the reference pace on every market
+    # (the static schedule's speed, TWAP's on a flat profile), not at the box's middle (twice
+    # that with SAC's default map, 5x TWAP's pace with the box map at the default cap). A map
+    # whose top is at or below the reference pace puts it at (or past) the box's end: start
     # just inside it, where atanh is finite.
-    start = math.atanh(min(max(base_rate_action(p), -START_LIMIT), START_LIMIT))
+    start = math.atanh(min(max(speeds.start_action(p), -START_LIMIT), START_LIMIT))
     nn.init.constant_(cast(torch.Tensor, model.actor.mu.bias), start)
     return model
 
@@ -150,5 +160,6 @@ ALGORITHM = SB3Algorithm(
     policy_kwargs=policy_kwargs,
     suggest=suggest,
     reward_unit=reward_unit,
+    speed_map=speed_map,
 )
 SPEC = ALGORITHM.spec()

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
 
     from rl_order_execution.agents.sb3.agent import SB3Agent
-    from rl_order_execution.agents.sb3.env import LearnerReward, MarketVecEnv
+    from rl_order_execution.agents.sb3.env import LearnerReward, MarketVecEnv, SpeedMap
     from rl_order_execution.agents.training import TrainResult
 
 # (settings, the learner's env, seed, device) -> the SB3 algorithm, untrained
@@ -40,17 +40,28 @@ class SB3Algorithm:
     policy: str  # "module:Class" of its policy, imported on restore (as Gymnasium's entry points)
     policy_kwargs: Callable[[Any], dict[str, Any]]  # its settings section -> the policy's shape
     suggest: SuggestFn  # its Optuna search space
-    reward_unit: Callable[[MarketParams], float] | None = None  # learner's reward x this factor
+    # (market, its speed map) -> the factor its learner's reward is multiplied by
+    reward_unit: Callable[[MarketParams, SpeedMap], float] | None = None
+    # its settings section -> how its actions become speeds (None: [0, max_multiplier])
+    speed_map: Callable[[Any], SpeedMap] | None = None
 
     def section(self, settings: Settings) -> Any:
         """Its own settings section (settings.rl.ppo, settings.rl.sac)."""
         return getattr(settings.rl, self.kind)
 
+    def speeds(self, settings: Settings) -> SpeedMap:
+        """How its actions become speeds under these settings."""
+        from rl_order_execution.agents.sb3.env import BOX
+
+        return BOX if self.speed_map is None else self.speed_map(self.section(settings))
+
     def learner_env(self, settings: Settings, market: MarketVecEnv) -> LearnerReward:
         """What it learns from: the market's learner reward, in its reward unit."""
         from rl_order_execution.agents.sb3.env import LearnerReward
 
-        unit = 1.0 if self.reward_unit is None else self.reward_unit(market.params)
+        unit = 1.0
+        if self.reward_unit is not None:
+            unit = self.reward_unit(market.params, market.speed_map)
         return LearnerReward(market, settings.rl, unit)
 
     def train(
@@ -68,7 +79,8 @@ class SB3Algorithm:
         module, name = self.policy.split(":")
         policy_class = getattr(importlib.import_module(module), name)
         kwargs = self.policy_kwargs(self.section(settings))
-        return restored(self.kind, policy_class, kwargs, settings, state, device)
+        speeds = self.speeds(settings)
+        return restored(self.kind, policy_class, kwargs, settings, state, device, speeds)
 
     def spec(self) -> AgentSpec:
         return AgentSpec(

@@ -170,11 +170,12 @@ def train_sb3(
         if saved is None
         else len(saved["env"]["market"]["returns"]["running"])
     )
-    learner = algorithm.learner_env(settings, MarketVecEnv(p, n_envs, seeds.env))
+    speeds = algorithm.speeds(settings)
+    learner = algorithm.learner_env(settings, MarketVecEnv(p, n_envs, seeds.env, speeds))
     model = algorithm.build(settings, learner, seeds.agent, resolve_device(rl.device))
     logger = hooks.logger
     model.set_logger(Logger(None, [TagWriter(logger)] if logger is not None else []))
-    agent = SB3Agent(algorithm.kind, model.policy, p)
+    agent = SB3Agent(algorithm.kind, model.policy, p, speeds)
     validator = hooks.validator or Validator.from_settings(settings, p)
     supervisor = Supervisor(model, agent, learner, rl, validator, hooks)
     if saved is not None:
