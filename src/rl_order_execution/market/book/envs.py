@@ -56,16 +56,17 @@ def _params(params: BookParams | None) -> BookParams:
 
 def restart_where(
     p: BookParams, s: BookState, mask: BoolArray, rng: np.random.Generator
-) -> BookState:
+) -> tuple[BookState, BookState]:
     """Finished episodes (mask) start afresh, drawing their (s_0, iota_0) from rng (one uniform
-    for the spreads of all of them, then one for the imbalances)."""
+    for the spreads of all of them, then one for the imbalances). Returns the whole batch's
+    state and the fresh episodes' own (in the order of the mask's rows)."""
     fresh = start(p, draw_reset(rng, int(mask.sum())))
     arrays = {}
     for name in ("k", "q", "S", "spread", "imbalance", "last_move"):
         a = getattr(s, name).copy()
         a[mask] = getattr(fresh, name)
         arrays[name] = a
-    return BookState(**arrays)
+    return BookState(**arrays), fresh
 
 
 class BookEnv(gym.Env[np.ndarray, Any]):
@@ -174,10 +175,11 @@ class BookVecEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             "passive_shares": res.passive,
         }
         if res.terminated.any():
+            done = res.terminated
             info["final_obs"] = obs.copy()
-            info["_final_obs"] = res.terminated.copy()
-            self._state = restart_where(p, self._state, res.terminated, self._rng)
-            obs = features(p, self._state)
+            info["_final_obs"] = done.copy()
+            self._state, fresh = restart_where(p, self._state, done, self._rng)
+            obs[done] = features(p, fresh)  # only the restarted rows change
         truncated = np.zeros(self.num_envs, dtype=np.bool_)
         return obs, res.reward, res.terminated, truncated, info
 

@@ -226,7 +226,7 @@ class BookParams:
         """pbar: the stationary mean of up + down."""
         return float(self.stationary_imbalance @ (self.up + self.down))
 
-    @property
+    @cached_property
     def price_scale(self) -> float:
         """Denominator of the price feature: tau sqrt(pbar N) (tau if pbar = 0)."""
         pbar = self.mean_move_probability
