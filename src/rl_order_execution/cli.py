@@ -234,7 +234,7 @@ def run(
     seeds: Annotated[
         int | None,
         typer.Option(
-            "--seeds", min=1, max=100, help="Independent trainings (seeds) to compare [default: 1]."
+            "--seeds", min=1, max=100, help="Independent trainings (seeds) to compare (default 1)."
         ),
     ] = None,
     overwrite: OverwriteOpt = False,
@@ -667,7 +667,9 @@ def sweep(
     workers: Annotated[
         int | None,
         typer.Option(
-            "--workers", min=1, help="Local one-thread worker processes [default: cores]."
+            "--workers",
+            min=1,
+            help="Local one-thread worker processes (default: the number of cores).",
         ),
     ] = None,
     scheduler: Annotated[
