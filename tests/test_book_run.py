@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +209,14 @@ def test_run_on_the_book_preset_writes_every_output(
     assert provenance["market"]["settings"]["simulation"]["price_model"] == "book"
     report = (out / "report.md").read_text()
     assert "optimal-continuous" in report and "policy_map.png" in report
+    # compare scores the run against its own action set's optimum on the same episodes
+    shutil.copytree(out, tmp_path / "again")
+    args = ["compare", str(out), str(tmp_path / "again"), "--output-dir", str(tmp_path / "c")]
+    compared = runner.invoke(app, args)
+    assert compared.exit_code == 0, compared.output
+    row = json.loads((tmp_path / "c" / "compare.json").read_text())["rows"][0]
+    assert row["share_of"] == "menu optimum"
+    assert row["share_of_optimum"]["value"] == agent["advantage_share"]["value"]
 
 
 @pytest.mark.parametrize(("agent", "action_set"), [("ppo", "menu"), ("sac", "continuous")])

@@ -29,6 +29,7 @@ from rl_order_execution.sweeps.aggregate import (
     aggregate,
     iqm,
     iqm_with_ci,
+    read_cell,
 )
 from rl_order_execution.sweeps.cell import (
     AttemptLost,
@@ -255,6 +256,28 @@ def test_aggregate_rows_per_market_and_agent() -> None:
     assert n.cells == 1
     assert n.share_of_optimum is None  # a cell without a share: no share for the row
     assert n.savings_bps == Estimate(12.0, (12.0, 12.0))
+
+
+def test_a_book_cell_is_scored_against_its_own_optimum_on_the_same_episodes(
+    tmp_path: Path,
+) -> None:
+    """On the book market the cell's share is the agent's advantage_share (the optimum of its own
+    action set run on the same test episodes), not the savings over the exact gap."""
+    strategy = {
+        "savings_cost": {"avg_savings_bps": 1.47},
+        "gap_captured": {"value": 0.788},  # savings / the exact E[C] gap
+    }
+    metrics = {
+        "strategies": {"agent": strategy},
+        "agents": {"agent": {"action_set": "menu", "advantage_share": {"value": 0.782}}},
+        "timing": {"training_seconds": 3.0, "evaluation_seconds": 1.0},
+    }
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    cell = read_cell(tmp_path, "book", "ddqn", 1)
+    assert (cell.share, cell.share_kind) == (0.782, "advantage_share")
+    del metrics["agents"]  # any other market: the simulated market's share
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    assert read_cell(tmp_path, "m", "ddqn", 1).share == 0.788
 
 
 def test_quality_table_in_markdown() -> None:

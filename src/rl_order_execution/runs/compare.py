@@ -186,14 +186,14 @@ def _savings(m: Mapping[str, Any], key: str) -> Interval:
 
 
 def _share(run: RunFolder, agent: str) -> tuple[Interval | None, str | None]:
+    book = (run.metrics.get("agents") or {}).get(agent) or {}
+    if isinstance(book.get("advantage_share"), Mapping):  # the book: its own action set's optimum
+        share = _interval(book["advantage_share"], "value", "ci95_low", "ci95_high")
+        return share, f"{book.get('action_set', 'exact')} optimum"
     m = run.metrics["strategies"][agent]
     for key, of in (("gap_captured", "exact optimum"), ("hindsight_captured", "hindsight bound")):
         if isinstance(m.get(key), Mapping):
             return _interval(m[key], "value", "ci95_low", "ci95_high"), of
-    book = (run.metrics.get("agents") or {}).get(agent) or {}
-    if isinstance(book.get("advantage_share"), Mapping):
-        share = _interval(book["advantage_share"], "value", "ci95_low", "ci95_high")
-        return share, f"{book.get('optimum', 'exact')} optimum"
     return None, None
 
 

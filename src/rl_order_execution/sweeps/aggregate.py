@@ -15,6 +15,8 @@ BOOTSTRAP_SEED = 0  # fixed: equal cells give an identical aggregate
 BOOTSTRAP_RESAMPLES = 10_000
 AGENT = "agent"  # the trained agent's name in a one-seed run's metrics.json
 SHARES = ("gap_captured", "hindsight_captured")  # of the exact optimum's / hindsight's advantage
+# the book market's share: of the optimum of the agent's own action set, run on the same episodes
+BOOK_SHARE = "advantage_share"
 REFERENCES = ("best-discrete", "vwap", "calibrated-optimal")  # their shares, for the tables
 
 
@@ -59,7 +61,7 @@ class CellResult:
     seed: int
     savings_bps: float  # expected-cost savings vs TWAP, paired per episode
     share: float | None  # share of the optimum's (replay: hindsight's) advantage captured
-    share_kind: str | None  # which share: gap_captured or hindsight_captured
+    share_kind: str | None  # which share: gap_captured, hindsight_captured or advantage_share
     training_seconds: float
     evaluation_seconds: float
     references: dict[str, float] = field(default_factory=dict)  # reference strategies' shares
@@ -73,11 +75,20 @@ def _share(strategy: dict[str, Any]) -> tuple[float | None, str | None]:
     return None, None
 
 
+def book_share(metrics: dict[str, Any], agent: str) -> float | None:
+    """On the book market: the agent's share of the advantage over TWAP of the optimum of its own
+    action set, that optimum run on the same test episodes (metrics.json's agents section)."""
+    value = (((metrics.get("agents") or {}).get(agent) or {}).get(BOOK_SHARE) or {}).get("value")
+    return None if value is None else float(value)
+
+
 def read_cell(folder: Path, market: str, agent: str, seed: int) -> CellResult:
     """The aggregate's view of a cell folder written by the sweep."""
     metrics = json.loads((folder / "metrics.json").read_text())
     strategies = metrics["strategies"]
     share, kind = _share(strategies[AGENT])
+    if (own := book_share(metrics, AGENT)) is not None:
+        share, kind = own, BOOK_SHARE
     references = {
         name: value
         for name in REFERENCES

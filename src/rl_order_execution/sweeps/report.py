@@ -24,7 +24,12 @@ from rl_order_execution.sweeps.aggregate import (
 )
 from rl_order_execution.sweeps.cell import atomic_write, write_json, write_text_atomic
 
-SHARE_NAMES = {"gap_captured": "optimum", "hindsight_captured": "hindsight"}
+SHARE_NAMES = {
+    "gap_captured": "optimum",
+    "hindsight_captured": "hindsight",
+    "advantage_share": "optimum",
+}
+OPTIMUM_SHARES = (None, "gap_captured", "advantage_share")
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,7 @@ def _seconds(value: float | None) -> str:
 
 
 def _share_label(row: AggregateRow) -> str:
-    return "" if row.share_kind in (None, "gap_captured") else " (of hindsight)"
+    return "" if row.share_kind in OPTIMUM_SHARES else " (of hindsight)"
 
 
 def aggregate_table(rows: Sequence[AggregateRow]) -> Table:
@@ -185,7 +190,7 @@ def quality_table(rows: Sequence[AggregateRow]) -> str:
     for row in rows:
         refs = row.per_cell[0].references if row.per_cell else {}
         share = row.share_of_optimum
-        market = row.market + ("" if row.share_kind in (None, "gap_captured") else " (hindsight)")
+        market = row.market + ("" if row.share_kind in OPTIMUM_SHARES else " (hindsight)")
         body.append(
             [
                 market,
