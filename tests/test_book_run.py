@@ -39,6 +39,7 @@ from rl_order_execution.market.book import (
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESET = ROOT / "benchmarks" / "markets" / "book.yaml"
+DEFAULT = ROOT / "benchmarks" / "markets" / "default.yaml"
 SAMPLE = ROOT / "src" / "rl_order_execution" / "data" / "datasets" / "book_sample.csv"
 P = BookParams.default()
 runner = CliRunner()
@@ -219,14 +220,39 @@ def test_run_on_the_book_preset_writes_every_output(
     assert row["share_of_optimum"]["value"] == agent["advantage_share"]["value"]
 
 
-@pytest.mark.parametrize(("agent", "action_set"), [("ppo", "menu"), ("sac", "continuous")])
-def test_ppo_and_sac_run_on_the_book(
+@pytest.mark.parametrize(
+    ("agent", "action_set"), [("ddqn", "menu"), ("ppo", "menu"), ("sac", "continuous")]
+)
+def test_every_agent_runs_on_the_book_and_evaluates_to_the_same_numbers(
     agent: str, action_set: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    metrics = _run(agent, tmp_path / agent, 48, monkeypatch)
+    run = tmp_path / agent
+    metrics = _run(agent, run, 48, monkeypatch)
     entry = metrics["agents"]["agent"]
     assert entry["kind"] == agent and entry["action_set"] == action_set
-    assert (tmp_path / agent / "policy_map.png").is_file()
+    assert (run / "policy_map.png").is_file() and (run / "model.pt").is_file()
+    # rl-exec evaluate RUN: the saved policy on the same test draws gives the run's numbers
+    out = tmp_path / "evaluation"
+    result = runner.invoke(app, ["evaluate", str(run), "--output-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    again = json.loads((out / "metrics.json").read_text())
+    assert again["strategies"]["agent"] == metrics["strategies"]["agent"]
+    assert again["training"]["agent"]["checkpoint"] == str(run / "model.pt")
+    assert json.loads((run / "metrics.json").read_text()) == metrics  # the run is untouched
+
+
+def test_a_book_agent_is_refused_where_it_cannot_act(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "run"
+    _run("ddqn", run, 48, monkeypatch)
+    menu = tmp_path / "menu3.yaml"
+    menu.write_text("simulation:\n  price_model: book\nbook:\n  book_actions: [wait, market 1]\n")
+    for market, says in ((menu, "book.book_actions has 2 actions"), (DEFAULT, "trading speed")):
+        result = runner.invoke(app, ["evaluate", str(run), "--market", str(market)])
+        assert result.exit_code == 2, result.output
+        assert says in result.output
+    assert not (run / "evaluations").exists()
 
 
 def test_two_runs_with_one_seed_give_the_same_numbers(

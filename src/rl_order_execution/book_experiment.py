@@ -25,13 +25,16 @@ from rich.progress import (
 )
 
 from rl_order_execution.agents.book import (
+    BookAgent,
     BookTrainResult,
     action_set,
     as_policy,
     book_params,
+    reward_unit,
     tabulate,
     train_book_agent,
 )
+from rl_order_execution.agents.checkpoint import LoadedBookAgent, save_book_checkpoint
 from rl_order_execution.agents.training import ScalarLogger
 from rl_order_execution.config import Settings, flatten
 from rl_order_execution.errors import SettingsError
@@ -168,6 +171,9 @@ def _train_all(
             f"savings vs TWAP {result.best_validation_bps:.4f} bps",
             highlight=False,
         )
+        save_book_checkpoint(
+            folder / "model.pt", result.agent, seeded, training_record(result, seeded)
+        )
         out.append(Trained(name, seed, result))
     return out
 
@@ -204,7 +210,45 @@ def run_book(settings: Settings, run_dir: Path, console: Console, seeds: int = 1
         provenance=Provenance.of(settings, started, [t.seed for t in trained]),
     )
     save_episode_costs(run_dir / EPISODES_FILE, evaluation)  # for rl-exec compare, paired
-    return write_book_report(report, p, references, trained, run_dir, console)
+    first = trained[0]
+    return write_book_report(
+        report, p, references, (first.name, first.result.agent), run_dir, console
+    )
+
+
+def evaluate_book_checkpoint(
+    loaded: LoadedBookAgent, checkpoint: Path, settings: Settings, run_dir: Path, console: Console
+) -> BookReport:
+    """`rl-exec evaluate` of a book-market agent: against TWAP, passive and both exact optima on
+    the test draws of settings.evaluation, on the book market of `settings` (the trained one, or
+    another one `market_for_evaluation` accepted)."""
+    started = now_utc()
+    ev = settings.evaluation
+    console.print(f"evaluating {checkpoint} on {ev.episodes:,} test episodes", highlight=False)
+    p = book_params(settings)
+    console.print(p.describe(), markup=False, highlight=False, soft_wrap=True)
+    references = BookReferences.solve(p)
+    kind = loaded.kind
+    policies = [*references.policies(p), as_policy(loaded.agent, "agent")]
+    evaluation = evaluate(p, policies, ev.episodes, ev.seed)
+    metrics = book_metrics(evaluation, references, {"agent": action_set(kind)})
+    training = dict(loaded.payload.get("training") or {})
+    report = BookReport(
+        episodes=ev.episodes,
+        evaluation_seed=ev.seed,
+        settings=settings,
+        market=p.describe(),
+        reward_unit=float(training.get("reward_unit", reward_unit(p))),
+        exact=references.exact,
+        advantage_bps={s: references.gap_bps(p, s) for s in OPTIMA},
+        strategies=metrics,
+        agents={"agent": AgentEntry(kind, action_set(kind))},
+        warnings=[],
+        training={"agent": training | {"checkpoint": str(checkpoint)}},
+        provenance=Provenance.of(settings, started, [loaded.settings.simulation.seed]),
+    )
+    save_episode_costs(run_dir / EPISODES_FILE, evaluation)
+    return write_book_report(report, p, references, ("agent", loaded.agent), run_dir, console)
 
 
 def _seeds_summary(
@@ -224,11 +268,12 @@ def write_book_report(
     report: BookReport,
     p: BookParams,
     references: BookReferences,
-    trained: list[Trained],
+    pictured: tuple[str, BookAgent],
     run_dir: Path,
     console: Console,
 ) -> BookReport:
-    """Print the table and the headlines; write metrics.json, report.md and the policy map."""
+    """Print the table and the headlines; write metrics.json, report.md and the policy map (of
+    the `pictured` agent, by name, beside its action set's optimum)."""
     console.print(book_table(report))
     for name in report.agents:
         console.print(headline(report, name), highlight=False, soft_wrap=True)
@@ -240,17 +285,19 @@ def write_book_report(
         "report": run_dir / "report.md",
         "policy plot": run_dir / "policy_map.png",
     }
+    if (run_dir / "model.pt").is_file():
+        outputs["checkpoint"] = run_dir / "model.pt"
     write_json(outputs["metrics"], report.to_json())
-    first = trained[0]
-    continuous = first.result.agent.continuous
+    name, agent = pictured
+    continuous = agent.continuous
     optimum = references.continuous if continuous else references.menu
     panels = [
-        (OPTIMA[action_set(first.result.agent.kind)], np.asarray(optimum.policy)),
-        (first.name, tabulate(p, first.result.agent)),
+        (OPTIMA[action_set(agent.kind)], np.asarray(optimum.policy)),
+        (name, tabulate(p, agent)),
     ]
     plot_policy_map(p, panels, continuous, outputs["policy plot"])
     write_text_atomic(outputs["report"], book_markdown(report, {"policy map": "policy_map.png"}))
-    if report.settings.logging.tensorboard:
+    if any(run_dir.glob("events.out.tfevents.*")):  # a training's, not an evaluation's
         outputs["tensorboard"] = run_dir
     print_outputs(console, outputs)
     return report

@@ -361,11 +361,8 @@ def evaluate(
     agent cannot act there), never silently dropped. Results go to a folder of their own; the
     run that wrote the checkpoint is never rewritten.
     """
-    from rl_order_execution.experiment import (
-        evaluate_checkpoint,
-        load_checkpoint,
-        market_for_evaluation,
-    )
+    from rl_order_execution.agents.checkpoint import LoadedBookAgent, load_any_checkpoint
+    from rl_order_execution.experiment import evaluate_checkpoint, market_for_evaluation
     from rl_order_execution.runs.folders import run_folder
 
     checkpoint = _checkpoint_of(run, checkpoint)
@@ -373,7 +370,7 @@ def evaluate(
         raise SettingsError("--market and --config: give one market file, not both")
     market = market or config
     _note_ignored_env(market is not None)
-    loaded = load_checkpoint(checkpoint, device or "cpu")
+    loaded = load_any_checkpoint(checkpoint, device or "cpu")
     settings = loaded.settings
     if market is not None:
         settings = market_for_evaluation(settings, build_settings(market, True)[0], str(market))
@@ -384,7 +381,12 @@ def evaluate(
         raise SettingsError("--name names the folder of an evaluation on --market; give --market")
     out = output_dir or _evaluation_out(settings, checkpoint, market, name, run_name)
     with run_folder(out, device or "cpu", overwrite, keep=checkpoint):
-        evaluate_checkpoint(loaded, checkpoint, settings, out, console)
+        if isinstance(loaded, LoadedBookAgent):
+            from rl_order_execution.book_experiment import evaluate_book_checkpoint
+
+            evaluate_book_checkpoint(loaded, checkpoint, settings, out, console)
+        else:
+            evaluate_checkpoint(loaded, checkpoint, settings, out, console)
 
 
 def _checkpoint_of(run: Path | None, checkpoint: Path | None) -> Path:

@@ -395,7 +395,16 @@ def market_for_evaluation(trained: Settings, market: Settings, source: str) -> S
             f"{source}: the {spec.kind} agent acts with {kinds[old.price_model == 'book']}; this "
             f"market needs {kinds[new.price_model == 'book']} (another action kind)"
         )
-    if not spec.continuous and len(new.action_multipliers) != len(old.action_multipliers):
+    if new.price_model == "book":
+        from rl_order_execution.agents.book import book_params
+
+        menu, trained_menu = book_params(market).actions, book_params(trained).actions
+        if not spec.continuous and len(menu) != len(trained_menu):
+            raise SettingsError(
+                f"{source}: book.book_actions has {len(menu)} actions; the {spec.kind} agent was "
+                f"trained with {len(trained_menu)}"
+            )
+    elif not spec.continuous and len(new.action_multipliers) != len(old.action_multipliers):
         raise SettingsError(
             f"{source}: simulation.action_multipliers has {len(new.action_multipliers)} actions; "
             f"the {spec.kind} agent was trained with {len(old.action_multipliers)}"

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from rl_order_execution.agents.base import Agent, AgentSpec, resolve_device
+from rl_order_execution.agents.book.base import BookAgent
 from rl_order_execution.agents.registry import UnknownAgentKind, agent_spec
 from rl_order_execution.agents.training import TrainResult
 from rl_order_execution.config import Settings
@@ -40,6 +41,19 @@ class LoadedAgent:
         return self.agent.kind
 
 
+@dataclass
+class LoadedBookAgent:
+    """A book-market agent rebuilt from a checkpoint, with the settings it was trained with."""
+
+    agent: BookAgent
+    settings: Settings
+    payload: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return self.agent.kind
+
+
 def training_record(result: TrainResult) -> dict[str, Any]:
     """How the training went, as the checkpoint and metrics.json write it."""
     return {
@@ -50,12 +64,14 @@ def training_record(result: TrainResult) -> dict[str, Any]:
     }
 
 
-def checkpoint_payload(result: TrainResult, settings: Settings) -> dict[str, Any]:
-    """Everything needed to rebuild and audit the agent."""
+def policy_payload(
+    kind: str, weights: dict[str, Any], settings: Settings, training: dict[str, Any]
+) -> dict[str, Any]:
+    """Everything needed to rebuild and audit an agent of any market kind."""
     return {
         "format": FORMAT,
-        "kind": result.agent.kind,
-        "weights": result.agent.policy_state(),
+        "kind": kind,
+        "weights": weights,
         "settings": settings.model_dump(mode="json"),
         "seed": settings.simulation.seed,
         "versions": {
@@ -63,14 +79,33 @@ def checkpoint_payload(result: TrainResult, settings: Settings) -> dict[str, Any
             "numpy": str(np.__version__),
             "gymnasium": str(gymnasium.__version__),
         },
-        "training": training_record(result),
+        "training": training,
     }
 
 
-def save_checkpoint(path: Path, result: TrainResult, settings: Settings) -> None:
+def checkpoint_payload(result: TrainResult, settings: Settings) -> dict[str, Any]:
+    """Everything needed to rebuild and audit the agent."""
+    return policy_payload(
+        result.agent.kind, result.agent.policy_state(), settings, training_record(result)
+    )
+
+
+def write_payload(path: Path, payload: dict[str, Any]) -> None:
+    """torch.save, atomically."""
     buffer = io.BytesIO()
-    torch.save(checkpoint_payload(result, settings), buffer)
+    torch.save(payload, buffer)
     atomic_write(path, lambda h: h.write(buffer.getvalue()))
+
+
+def save_checkpoint(path: Path, result: TrainResult, settings: Settings) -> None:
+    write_payload(path, checkpoint_payload(result, settings))
+
+
+def save_book_checkpoint(
+    path: Path, agent: BookAgent, settings: Settings, training: dict[str, Any]
+) -> None:
+    """A book-market agent's checkpoint: the same format, its policy's tensors as weights."""
+    write_payload(path, policy_payload(agent.kind, agent.policy_state(), settings, training))
 
 
 def _unreadable(path: Path, what: str) -> CheckpointError:
@@ -123,7 +158,20 @@ def _saved_settings(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_checkpoint(path: Path, device: str = "cpu") -> LoadedAgent:
-    """Rebuild the greedy agent and the settings it was trained with."""
+    """Rebuild the greedy agent and the settings it was trained with (a simulated or replayed
+    market's; `load_any_checkpoint` also reads a book market's)."""
+    loaded = load_any_checkpoint(path, device)
+    if isinstance(loaded, LoadedBookAgent):
+        raise CheckpointError(
+            f"checkpoint {path}: an agent of the limit-order book market, which acts with its "
+            "order menu, not a trading speed"
+        )
+    return loaded
+
+
+def load_any_checkpoint(path: Path, device: str = "cpu") -> LoadedAgent | LoadedBookAgent:
+    """Rebuild the greedy agent and the settings it was trained with, on any market kind (a
+    book market's agent always on the CPU: its networks are tiny and its market is numpy)."""
     if not path.is_file():
         raise _missing(path)
     if path.stat().st_size == 0:
@@ -139,6 +187,17 @@ def load_checkpoint(path: Path, device: str = "cpu") -> LoadedAgent:
         raise
     except Exception as exc:  # a torch file, but not one of ours (or from a newer version)
         raise _unreadable(path, "a PyTorch file, but not an rl-exec checkpoint") from exc
+    if settings.simulation.price_model == "book":
+        from rl_order_execution.agents.book import book_params, load_book_agent
+
+        p = book_params(settings)
+        try:
+            book = load_book_agent(settings, p, payload["weights"])
+        except Exception as exc:  # weights that do not fit the network the settings describe
+            raise _unreadable(
+                path, "its weights do not fit the network its settings describe"
+            ) from exc
+        return LoadedBookAgent(book, settings, payload)
     target = resolve_device(device)
     try:
         agent = spec.load(settings, payload["weights"], target)

@@ -12,7 +12,7 @@ from rl_order_execution.agents.book.base import (
     validator_for,
 )
 from rl_order_execution.agents.book.reward import advantage_bps, learner_reward, reward_unit
-from rl_order_execution.agents.book.training import train_book_agent
+from rl_order_execution.agents.book.training import load_book_agent, train_book_agent
 from rl_order_execution.agents.book.validation import BookValidator, price_surprise
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "as_policy",
     "book_params",
     "learner_reward",
+    "load_book_agent",
     "price_surprise",
     "reward_unit",
     "tabulate",
