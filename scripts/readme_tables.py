@@ -365,6 +365,31 @@ def render_speed(results: Path = SPEED) -> str:
                 f"{evaluation['evaluate_s']:.2f} s",
             )
         )
+    book = data.get("book")
+    if book:
+        rows.append(
+            (
+                f"limit-order book market: env steps/s, vectorised env, B = {book['batch']:,}",
+                _rate(book["env_steps_per_second"]),
+            )
+        )
+        rows.append(
+            (
+                f"limit-order book market: evaluation of {book['evaluation_episodes']:,} episodes "
+                f"x {book['evaluation_strategies']} strategies",
+                f"{book['evaluation_seconds']:.2f} s",
+            )
+        )
+    sweep = data.get("sweep")
+    if sweep:
+        rows.append(
+            (
+                f"sweep of {sweep['cells']} cells on {sweep['workers']} Dask workers, start to end",
+                f"{sweep['wall_seconds']:.1f} s = {sweep['ratio']:.3f} x the cells' "
+                f"{sweep['cell_seconds_sum']:.1f} s / {sweep['workers']} (bar: "
+                f"{sweep['limit']:.2f} x; shortest cell {sweep['shortest_cell_seconds']:.1f} s)",
+            )
+        )
     if "peak_rss_mb" in data:
         rows.append(("peak memory of the whole benchmark", f"{data['peak_rss_mb']:.0f} MB"))
     lines = [_note("benchmarks/results.json (scripts/readme_tables.py)"), ""]

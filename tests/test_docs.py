@@ -163,3 +163,30 @@ def test_the_architecture_map_names_every_package_and_top_level_module() -> None
     names += [p.name for p in package.glob("*.py") if not p.name.startswith("__")]
     missing = [name for name in names if name not in text]
     assert missing == []
+
+
+def test_speed_table_shows_the_book_market_and_the_sweep_overhead(tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    book = {
+        "batch": 16384,
+        "env_steps_per_second": 9.7e6,
+        "evaluation_episodes": 10000,
+        "evaluation_strategies": 5,
+        "evaluation_seconds": 0.46,
+    }
+    sweep = {
+        "cells": 8,
+        "workers": 2,
+        "wall_seconds": 101.0,
+        "cell_seconds_sum": 196.9,
+        "ratio": 1.026,
+        "limit": 1.15,
+        "shortest_cell_seconds": 22.4,
+    }
+    results.write_text(json.dumps({"book": book, "sweep": sweep}))
+    table = readme_tables.render_speed(results)
+    assert (
+        "| limit-order book market: env steps/s, vectorised env, B = 16,384 | 9,700,000 |" in table
+    )
+    assert "evaluation of 10,000 episodes x 5 strategies | 0.46 s |" in table
+    assert "101.0 s = 1.026 x the cells' 196.9 s / 2 (bar: 1.15 x" in table
