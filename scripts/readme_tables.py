@@ -296,7 +296,8 @@ FAMILY_SHARE = {
     "simulated": "the exact optimum's advantage over TWAP",
     "volume": "the exact optimum's advantage over TWAP",
     "replay": "the hindsight schedule's advantage over TWAP (a look-ahead bound)",
-    "book": "the exact optimum's advantage over TWAP (of the agent's own action set)",
+    "book": "the advantage over TWAP of the exact optimum of the agent's own action set (that "
+    "optimum run on the same episodes)",
 }
 
 
