@@ -21,8 +21,9 @@ from rl_order_execution.agents.features import static_speed
 from rl_order_execution.agents.registry import agent_spec
 from rl_order_execution.agents.sb3.agent import SB3Agent
 from rl_order_execution.agents.sb3.env import BOX, MarketVecEnv, SpeedMap, speed_from_action
-from rl_order_execution.config import Settings
+from rl_order_execution.config import Settings, saved_settings
 from rl_order_execution.market import MarketParams, VecContinuousExecutionEnv
+from rl_order_execution.runs.resume import RunManifest
 
 ACTIONS = np.array([[-1.0], [-0.5], [0.0], [0.25], [1.0], [-7.0], [3.0]], dtype=np.float32)
 
@@ -103,3 +104,17 @@ def test_an_old_sac_checkpoint_keeps_acting_on_the_box(tmp_path: Path) -> None:
     assert isinstance(old.agent, SB3Agent) and old.agent.speed_map == BOX
     actions, _ = old.agent.policy.predict(obs, deterministic=True)
     np.testing.assert_array_equal(old.agent.speeds(obs), speed_from_action(MarketParams(), actions))
+
+
+def test_an_old_sac_run_resumes_on_the_box() -> None:
+    """A resumable run's manifest saved before issue 25 reads as that SAC acted: on the box; the
+    other kinds' settings are read as they are."""
+    saved = Settings().model_dump(mode="json")
+    saved["rl"]["agent"] = "sac"
+    del saved["rl"]["sac"]["max_relative_speed"]
+    manifest = RunManifest.from_json({"command": "run", "settings": saved, "seeds": 1})
+    assert manifest.settings.rl.sac.max_relative_speed is None
+    saved["rl"]["agent"] = "ddqn"
+    assert saved_settings(saved) == saved
+    current = Settings(rl={"agent": "sac"}).model_dump(mode="json")
+    assert saved_settings(current) == current

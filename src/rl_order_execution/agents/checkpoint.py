@@ -19,7 +19,7 @@ from rl_order_execution.agents.base import Agent, AgentSpec, resolve_device
 from rl_order_execution.agents.book.base import BookAgent
 from rl_order_execution.agents.registry import UnknownAgentKind, agent_spec
 from rl_order_execution.agents.training import TrainResult
-from rl_order_execution.config import Settings
+from rl_order_execution.config import Settings, saved_settings
 from rl_order_execution.errors import CheckpointError
 from rl_order_execution.files import atomic_write
 
@@ -146,17 +146,6 @@ def _spec(path: Path, payload: dict[str, Any]) -> AgentSpec:
         raise CheckpointError(f"checkpoint {path}: {exc}") from None
 
 
-def _saved_settings(payload: dict[str, Any]) -> dict[str, Any]:
-    """The settings a checkpoint was trained with. A SAC saved before it had a speed map (issue
-    25) acted on the market's whole box, which max_relative_speed None reproduces."""
-    settings: dict[str, Any] = payload["settings"]
-    sac = settings.get("rl", {}).get("sac")
-    if payload.get("kind") == "sac" and isinstance(sac, dict) and "max_relative_speed" not in sac:
-        sac = {**sac, "max_relative_speed": None}
-        settings = {**settings, "rl": {**settings["rl"], "sac": sac}}
-    return settings
-
-
 def load_checkpoint(path: Path, device: str = "cpu") -> LoadedAgent:
     """Rebuild the greedy agent and the settings it was trained with (a simulated or replayed
     market's; `load_any_checkpoint` also reads a book market's)."""
@@ -182,7 +171,7 @@ def load_any_checkpoint(path: Path, device: str = "cpu") -> LoadedAgent | Loaded
         raise _unreadable(path, "not a PyTorch file, or a damaged one") from exc
     try:
         spec = _spec(path, payload)
-        settings = Settings.model_validate(_saved_settings(payload))
+        settings = Settings.model_validate(saved_settings(payload["settings"]))
     except CheckpointError:
         raise
     except Exception as exc:  # a torch file, but not one of ours (or from a newer version)

@@ -25,6 +25,7 @@ from rl_order_execution.config.schema import (
     SACSettings,
     Settings,
     SimulationSettings,
+    saved_settings,
 )
 from rl_order_execution.errors import SettingsError
 
@@ -47,5 +48,6 @@ __all__ = [
     "flatten",
     "format_validation_error",
     "load_settings",
+    "saved_settings",
     "value_sources",
 ]

@@ -472,6 +472,19 @@ class DQNSettings(_Section):
 DQN_FIELDS = tuple(DQNSettings.model_fields)
 
 
+def saved_settings(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings saved by an earlier version (a checkpoint's, a resumable run's), as this version
+    reads them to act as they did then. A SAC saved before it had a speed map (issue 25) acted
+    on the market's whole box, which rl.sac.max_relative_speed None reproduces."""
+    out = dict(data)
+    rl = out.get("rl")
+    sac = rl.get("sac") if isinstance(rl, Mapping) else None
+    agent = rl.get("agent") if isinstance(rl, Mapping) else None
+    if agent == "sac" and isinstance(sac, Mapping) and "max_relative_speed" not in sac:
+        out["rl"] = {**rl, "sac": {**sac, "max_relative_speed": None}}  # type: ignore[dict-item]
+    return out
+
+
 def move_flat_dqn(
     rl: Mapping[str, Any], from_env: bool = False
 ) -> tuple[dict[str, Any], list[str]]:

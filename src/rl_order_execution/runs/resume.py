@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from rl_order_execution.agents.training import TrainingInterrupted
-from rl_order_execution.config import Settings
+from rl_order_execution.config import Settings, saved_settings
 from rl_order_execution.errors import ResumeError
 from rl_order_execution.files import atomic_write
 
@@ -46,7 +46,7 @@ class RunManifest:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunManifest:
-        settings = Settings.model_validate(data["settings"])
+        settings = Settings.model_validate(saved_settings(data["settings"]))
         return cls(str(data["command"]), settings, int(data["seeds"]))
 
 
