@@ -368,19 +368,18 @@ def render_speed(results: Path = SPEED) -> str:
         )
     book = data.get("book")
     if book:
-        rows.append(
+        episodes, strategies = book["evaluation_episodes"], book["evaluation_strategies"]
+        rows += [
             (
                 f"limit-order book market: env steps/s, vectorised env, B = {book['batch']:,}",
                 _rate(book["env_steps_per_second"]),
-            )
-        )
-        rows.append(
+            ),
             (
-                f"limit-order book market: evaluation of {book['evaluation_episodes']:,} episodes "
-                f"x {book['evaluation_strategies']} strategies",
+                f"limit-order book market: evaluation of {episodes:,} episodes x {strategies} "
+                "strategies",
                 f"{book['evaluation_seconds']:.2f} s",
-            )
-        )
+            ),
+        ]
     sweep = data.get("sweep")
     if sweep:
         rows.append(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import gymnasium
 import numpy as np
@@ -28,11 +28,18 @@ READABLE_FORMATS = (1, 2)
 FORMAT_1_KIND = "ddqn"  # format 1 predates kinds: every such file holds a Double DQN
 
 
+class _Kinded(Protocol):
+    kind: str
+
+
+AgentT = TypeVar("AgentT", bound=_Kinded)
+
+
 @dataclass
-class LoadedAgent:
+class Loaded(Generic[AgentT]):
     """An agent rebuilt from a checkpoint, with the settings it was trained with."""
 
-    agent: Agent
+    agent: AgentT
     settings: Settings
     payload: dict[str, Any]
 
@@ -41,17 +48,12 @@ class LoadedAgent:
         return self.agent.kind
 
 
-@dataclass
-class LoadedBookAgent:
-    """A book-market agent rebuilt from a checkpoint, with the settings it was trained with."""
+class LoadedAgent(Loaded[Agent]):
+    """A simulated or replayed market's agent (it acts with a trading speed)."""
 
-    agent: BookAgent
-    settings: Settings
-    payload: dict[str, Any]
 
-    @property
-    def kind(self) -> str:
-        return self.agent.kind
+class LoadedBookAgent(Loaded[BookAgent]):
+    """A book market's agent (it acts with the order menu or SAC's continuous order)."""
 
 
 def training_record(result: TrainResult) -> dict[str, Any]:
