@@ -333,13 +333,21 @@ def _seconds(value: float | None) -> str:
     return "not reached" if value is None else f"{value:.1f} s"
 
 
+def _env_label(key: str) -> str:
+    """`single`, `vec_<B>` or `replay_vec_<B>` (the replayed market's vector env) in words."""
+    if key == "single":
+        return "single-episode env"
+    prefix, _, batch = key.rpartition("_")
+    market = "replayed bars, " if prefix.startswith("replay") else ""
+    return f"{market}vectorised env, B = {int(batch):,}"
+
+
 def render_speed(results: Path = SPEED) -> str:
     data = json.loads(results.read_text(encoding="utf-8"))
     machine = data.get("machine", {})
     rows: list[tuple[str, str]] = []
     for key, steps in data.get("env", {}).items():
-        what = "single-episode env" if key == "single" else f"vectorised env, B = {int(key[4:]):,}"
-        rows.append((f"env steps/s, {what}", _rate(steps)))
+        rows.append((f"env steps/s, {_env_label(key)}", _rate(steps)))
     for agent, q in data.get("quality", {}).items():
         name = CONTENDERS.get(agent, agent)
         runs = len(q.get("runs", []))

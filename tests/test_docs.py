@@ -183,8 +183,11 @@ def test_speed_table_shows_the_book_market_and_the_sweep_overhead(tmp_path: Path
         "limit": 1.15,
         "shortest_cell_seconds": 22.4,
     }
-    results.write_text(json.dumps({"book": book, "sweep": sweep}))
+    env = {"single": 44347, "vec_16384": 33328443, "replay_vec_16384": 42263587}
+    results.write_text(json.dumps({"env": env, "book": book, "sweep": sweep}))
     table = readme_tables.render_speed(results)
+    assert "| env steps/s, vectorised env, B = 16,384 | 33,328,443 |" in table
+    assert "| env steps/s, replayed bars, vectorised env, B = 16,384 | 42,263,587 |" in table
     assert (
         "| limit-order book market: env steps/s, vectorised env, B = 16,384 | 9,700,000 |" in table
     )
