@@ -477,7 +477,8 @@ def test_resume_after_sigkill_keeps_finished_cells_and_aggregates_alike(
 
 def test_ctrl_c_stops_the_sweep_and_its_workers(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
-    proc = _start(write_spec(tmp_path), out)
+    long_cells = {**TINY, "rl.episodes": 3000}  # seconds each: still running at the Ctrl-C
+    proc = _start(write_spec(tmp_path, settings=long_cells), out)
     _wait_for(lambda: any((out / "cells").glob(".default-*")), proc)  # cells are running
     workers = worker_processes(psutil.Process(proc.pid))
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
