@@ -314,6 +314,16 @@ def test_local_cluster_workers_are_one_thread_processes_on_localhost() -> None:
         assert os.getpid() not in pids
         allowed = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures)  # type: ignore[no-untyped-call]
         assert allowed == 0
+        # everything listens on the loopback only; the scheduler's HTTP routes on a free port
+        me = psutil.Process()
+        listening = [
+            c.laddr
+            for p in [me, *me.children(recursive=True)]
+            for c in p.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN
+        ]
+        assert listening and all(a.ip == "127.0.0.1" for a in listening), listening
+        assert 8787 not in {a.port for a in listening}
     assert not worker_processes()
 
 
@@ -424,6 +434,13 @@ def test_a_worker_killed_mid_cell_costs_one_attempt(tmp_path: Path) -> None:
     assert not worker_processes()
 
 
+def _terminal_signals() -> None:
+    """Ctrl-C as a terminal's foreground command gets it: a test run started in the background
+    of a script (`make test &`) inherits SIGINT ignored, and Python then never raises
+    KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(spec: Path, out: Path) -> subprocess.Popen[bytes]:
     """`python -m rl_order_execution.sweeps` in a session of its own, as a terminal runs it."""
     command = [sys.executable, "-m", "rl_order_execution.sweeps", str(spec), "--workers", "2"]
@@ -433,6 +450,7 @@ def _start(spec: Path, out: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        preexec_fn=_terminal_signals,
     )
 
 

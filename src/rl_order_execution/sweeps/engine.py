@@ -92,7 +92,10 @@ def dask_client(workers: int | None, scheduler: str | None) -> Iterator[Client]:
                 threads_per_worker=1,
                 processes=True,
                 host=LOCAL_HOST,
-                dashboard_address=None,
+                # no dashboard; the scheduler's HTTP routes (health, metrics) still start, on a
+                # free loopback port, not on 8787 (two sweeps at once would warn of a port in use)
+                dashboard_address=f"{LOCAL_HOST}:0",
+                scheduler_kwargs={"dashboard": False},
                 silence_logs=logging.CRITICAL,
                 worker_class=_QuickNanny,  # failures are the sweep's to report
             )
