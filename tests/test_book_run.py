@@ -241,11 +241,12 @@ def test_every_agent_runs_on_the_book_and_evaluates_to_the_same_numbers(
     assert json.loads((run / "metrics.json").read_text()) == metrics  # the run is untouched
 
 
+@pytest.mark.parametrize("agent", ["ddqn", "ppo"])  # both act on the menu
 def test_a_book_agent_is_refused_where_it_cannot_act(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    agent: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = tmp_path / "run"
-    _run("ddqn", run, 48, monkeypatch)
+    _run(agent, run, 48, monkeypatch)
     menu = tmp_path / "menu3.yaml"
     menu.write_text("simulation:\n  price_model: book\nbook:\n  book_actions: [wait, market 1]\n")
     for market, says in ((menu, "book.book_actions has 2 actions"), (DEFAULT, "trading speed")):
@@ -253,6 +254,25 @@ def test_a_book_agent_is_refused_where_it_cannot_act(
         assert result.exit_code == 2, result.output
         assert says in result.output
     assert not (run / "evaluations").exists()
+
+
+def test_a_book_sac_agent_is_refused_on_another_action_box(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "run"
+    _run("sac", run, 48, monkeypatch)
+    deeper = tmp_path / "deeper.yaml"
+    deeper.write_text("simulation:\n  price_model: book\nbook:\n  max_depth: 8\n")
+    result = runner.invoke(app, ["evaluate", str(run), "--market", str(deeper)])
+    assert result.exit_code == 2, result.output
+    assert "spans [-2, 8]" in result.output and "trained on [-2, 5]" in result.output
+    menu = tmp_path / "menu.yaml"  # a menu of another length, the same box: SAC can act there
+    menu.write_text("simulation:\n  price_model: book\nbook:\n  book_actions: [wait, market 2]\n")
+    out = tmp_path / "elsewhere"
+    args = ["evaluate", str(run), "--market", str(menu), "--output-dir", str(out)]
+    result = runner.invoke(app, [*args, "--eval-episodes", "200"])
+    assert result.exit_code == 0, result.output
+    assert (out / "metrics.json").is_file()
 
 
 def test_two_runs_with_one_seed_give_the_same_numbers(

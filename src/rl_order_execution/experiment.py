@@ -396,13 +396,22 @@ def market_for_evaluation(trained: Settings, market: Settings, source: str) -> S
             f"market needs {kinds[new.price_model == 'book']} (another action kind)"
         )
     if new.price_model == "book":
-        from rl_order_execution.agents.book import book_params
+        from rl_order_execution.agents.book import action_set, book_params
+        from rl_order_execution.market.book.dynamics import continuous_bounds
 
-        menu, trained_menu = book_params(market).actions, book_params(trained).actions
-        if not spec.continuous and len(menu) != len(trained_menu):
+        p, trained_p = book_params(market), book_params(trained)
+        on_menu = action_set(spec.kind) == "menu"  # the Double DQN and PPO on the book
+        if on_menu and len(p.actions) != len(trained_p.actions):
             raise SettingsError(
-                f"{source}: book.book_actions has {len(menu)} actions; the {spec.kind} agent was "
-                f"trained with {len(trained_menu)}"
+                f"{source}: book.book_actions has {len(p.actions)} actions; the {spec.kind} agent "
+                f"was trained with {len(trained_p.actions)}"
+            )
+        box, trained_box = continuous_bounds(p), continuous_bounds(trained_p)
+        if not on_menu and box != trained_box:  # SAC's [-1, 1] maps onto [-M, max_depth]
+            raise SettingsError(
+                f"{source}: the book's continuous action spans [{box[0]:g}, {box[1]:g}] (its "
+                f"largest market order and book.max_depth); the {spec.kind} agent was trained on "
+                f"[{trained_box[0]:g}, {trained_box[1]:g}]"
             )
     elif not spec.continuous and len(new.action_multipliers) != len(old.action_multipliers):
         raise SettingsError(
