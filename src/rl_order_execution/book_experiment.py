@@ -187,29 +187,17 @@ def run_book(settings: Settings, run_dir: Path, console: Console, seeds: int = 1
     console.print(p.describe(), markup=False, highlight=False, soft_wrap=True)
     references = BookReferences.solve(p)
     trained = _train_all(settings, p, run_dir, console, seeds)
-    kind = settings.rl.agent
-    ev = settings.evaluation
-    policies = [*references.policies(p), *(as_policy(t.result.agent, t.name) for t in trained)]
-    evaluation = evaluate(p, policies, ev.episodes, ev.seed)
-    metrics = book_metrics(evaluation, references, {t.name: action_set(kind) for t in trained})
-    agents = {t.name: AgentEntry(kind, action_set(kind)) for t in trained}
-    warnings = [w for t in trained for w in training_warnings(t.name, t.result)]
-    report = BookReport(
-        episodes=ev.episodes,
-        evaluation_seed=ev.seed,
-        settings=settings,
-        market=p.describe(),
-        reward_unit=trained[0].result.unit,
-        exact=references.exact,
-        advantage_bps={s: references.gap_bps(p, s) for s in OPTIMA},
-        strategies=metrics,
-        agents=agents,
-        warnings=warnings,
+    report = _tested(
+        settings,
+        p,
+        references,
+        {t.name: t.result.agent for t in trained},
+        run_dir,
+        unit=trained[0].result.unit,
+        warnings=[w for t in trained for w in training_warnings(t.name, t.result)],
         training={t.name: training_record(t.result, settings) for t in trained},
-        seeds_summary=_seeds_summary(metrics, agents, settings.simulation.seed),
         provenance=Provenance.of(settings, started, [t.seed for t in trained]),
     )
-    save_episode_costs(run_dir / EPISODES_FILE, evaluation)  # for rl-exec compare, paired
     first = trained[0]
     return write_book_report(
         report, p, references, (first.name, first.result.agent), run_dir, console
@@ -228,27 +216,59 @@ def evaluate_book_checkpoint(
     p = book_params(settings)
     console.print(p.describe(), markup=False, highlight=False, soft_wrap=True)
     references = BookReferences.solve(p)
-    kind = loaded.kind
-    policies = [*references.policies(p), as_policy(loaded.agent, "agent")]
-    evaluation = evaluate(p, policies, ev.episodes, ev.seed)
-    metrics = book_metrics(evaluation, references, {"agent": action_set(kind)})
     training = dict(loaded.payload.get("training") or {})
+    report = _tested(
+        settings,
+        p,
+        references,
+        {"agent": loaded.agent},
+        run_dir,
+        unit=float(training.get("reward_unit", reward_unit(p))),
+        warnings=[],
+        training={"agent": training | {"checkpoint": str(checkpoint)}},
+        provenance=Provenance.of(settings, started, [loaded.settings.simulation.seed]),
+    )
+    return write_book_report(report, p, references, ("agent", loaded.agent), run_dir, console)
+
+
+def _tested(
+    settings: Settings,
+    p: BookParams,
+    references: BookReferences,
+    agents: dict[str, BookAgent],
+    run_dir: Path,
+    *,
+    unit: float,
+    warnings: list[str],
+    training: dict[str, Any],
+    provenance: Provenance,
+) -> BookReport:
+    """The references and the agents (by name) on the test draws of settings.evaluation: their
+    report (the keywords: how the agents came to be), and each episode's costs saved for rl-exec
+    compare's paired intervals."""
+    ev = settings.evaluation
+    policies = [*references.policies(p), *(as_policy(a, name) for name, a in agents.items())]
+    evaluation = evaluate(p, policies, ev.episodes, ev.seed)
+    sets = {name: action_set(a.kind) for name, a in agents.items()}
+    metrics = book_metrics(evaluation, references, sets)
+    entries = {name: AgentEntry(agents[name].kind, s) for name, s in sets.items()}
     report = BookReport(
         episodes=ev.episodes,
         evaluation_seed=ev.seed,
         settings=settings,
         market=p.describe(),
-        reward_unit=float(training.get("reward_unit", reward_unit(p))),
         exact=references.exact,
         advantage_bps={s: references.gap_bps(p, s) for s in OPTIMA},
         strategies=metrics,
-        agents={"agent": AgentEntry(kind, action_set(kind))},
-        warnings=[],
-        training={"agent": training | {"checkpoint": str(checkpoint)}},
-        provenance=Provenance.of(settings, started, [loaded.settings.simulation.seed]),
+        agents=entries,
+        reward_unit=unit,
+        warnings=warnings,
+        training=training,
+        seeds_summary=_seeds_summary(metrics, entries, settings.simulation.seed),
+        provenance=provenance,
     )
     save_episode_costs(run_dir / EPISODES_FILE, evaluation)
-    return write_book_report(report, p, references, ("agent", loaded.agent), run_dir, console)
+    return report
 
 
 def _seeds_summary(
