@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -160,6 +161,9 @@ def format_validation_error(error: ValidationError) -> str:
     for item in error.errors():
         loc = ".".join(str(p) for p in item["loc"]) or "settings"
         msg = item["msg"].removeprefix("Value error, ")
+        named = re.fullmatch(r"([a-z_]+(?:\.[a-z_]+)+): (.+)", msg) if not item["loc"] else None
+        if named:  # a check across sections names its setting first
+            loc, msg = named.groups()
         if item["type"] == "extra_forbidden":
             msg = "unknown setting (check the spelling)"
         got = item.get("input")

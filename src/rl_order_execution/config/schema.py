@@ -297,7 +297,7 @@ BOOK_RL_DEFAULTS: dict[str, dict[str, Any]] = {
     "ddqn": {
         "episodes": 10_000,
         "eval_interval": 500,
-        "dqn": {"updates_per_step": 2.0, "epsilon_decay": 0.998},
+        "dqn": {"updates_per_step": 2.0, "epsilon_decay": 0.998, "exogenous_expectation": True},
     },
     "ppo": {  # rollouts of two episodes per env; the learning rate decays to a tenth
         "episodes": 30_000,
@@ -443,6 +443,12 @@ class DQNSettings(_Section):
     dueling: bool = Field(
         False, description="Dueling head: Q = V(s) + A(s, a) - mean A (Wang et al. 2016)."
     )
+    exogenous_expectation: bool = Field(
+        False,
+        description="Book market only (its default there: true): bootstrap from the next "
+        "state's value averaged over the next spread and imbalance by the market's transition "
+        "matrices, not read at the ones drawn (same mean, less noise; needs n_step 1).",
+    )
     n_envs: int = Field(
         32, ge=1, le=65_536, description="Episodes collected in lockstep (vectorised env)."
     )
@@ -475,13 +481,19 @@ DQN_FIELDS = tuple(DQNSettings.model_fields)
 def saved_settings(data: Mapping[str, Any]) -> dict[str, Any]:
     """Settings saved by an earlier version (a checkpoint's, a resumable run's), as this version
     reads them to act as they did then. A SAC saved before it had a speed map (issue 25) acted
-    on the market's whole box, which rl.sac.max_relative_speed None reproduces."""
+    on the market's whole box, which rl.sac.max_relative_speed None reproduces; a Double DQN
+    saved before the book market's exogenous expectation bootstrapped from the sampled next
+    state (rl.dqn.exogenous_expectation false)."""
     out = dict(data)
     rl = out.get("rl")
-    sac = rl.get("sac") if isinstance(rl, Mapping) else None
-    agent = rl.get("agent") if isinstance(rl, Mapping) else None
+    if not isinstance(rl, Mapping):
+        return out
+    sac, dqn, agent = rl.get("sac"), rl.get("dqn"), rl.get("agent")
     if agent == "sac" and isinstance(sac, Mapping) and "max_relative_speed" not in sac:
-        out["rl"] = {**rl, "sac": {**sac, "max_relative_speed": None}}  # type: ignore[dict-item]
+        rl = {**rl, "sac": {**sac, "max_relative_speed": None}}
+    if isinstance(dqn, Mapping) and "exogenous_expectation" not in dqn:
+        rl = {**rl, "dqn": {**dqn, "exogenous_expectation": False}}
+    out["rl"] = rl
     return out
 
 
@@ -870,3 +882,23 @@ class Settings(BaseSettings):
             elif merged.get(key) is None:
                 merged[key] = value
         return {**data, "simulation": {"time_horizon": BOOK_HORIZON, **sim}, "rl": merged}
+
+    @model_validator(mode="after")
+    def _check_exogenous_expectation(self) -> Settings:
+        """Across sections, so its message starts with the setting it names (the loader shows
+        it as that setting's)."""
+        dqn = self.rl.dqn
+        if not dqn.exogenous_expectation:
+            return self
+        if self.simulation.price_model != "book":
+            raise ValueError(
+                "rl.dqn.exogenous_expectation: true averages over the book market's spread and "
+                f"imbalance chains; it needs price_model book (here {self.simulation.price_model})"
+            )
+        if dqn.n_step > 1:
+            raise ValueError(
+                f"rl.dqn.n_step: {dqn.n_step} with rl.dqn.exogenous_expectation (true by default "
+                "on the book market), which needs one-step targets; use n_step 1, or set "
+                "rl.dqn.exogenous_expectation false for n-step targets"
+            )
+        return self

@@ -1,6 +1,8 @@
 """The Double DQN on the book market's menu, top to bottom: collect (epsilon-greedy steps of the
 lockstep `BookVecEnv` into the replay buffer, with the learner's reward), learn (replay-ratio
-gradient steps of the same `DQNAgent` as on the simulated market), validate (keep the best)."""
+gradient steps of the same `DQNAgent` as on the simulated market, bootstrapping from the next
+state's value averaged over the next spread and imbalance: `agents.book.exogenous`), validate
+(keep the best)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import numpy as np
 
 from rl_order_execution.agents.base import resolve_device
 from rl_order_execution.agents.book.base import BookTrainResult, KeepBest
+from rl_order_execution.agents.book.exogenous import ExogenousExpectation
 from rl_order_execution.agents.book.reward import learner_reward, reward_unit
 from rl_order_execution.agents.book.validation import BookValidator
 from rl_order_execution.agents.dqn.agent import DQNAgent
@@ -39,7 +42,9 @@ class BookDQN:
             return QNetwork(OBS_DIM, p.n_actions, rl.dqn.hidden_sizes, rl.dqn.dueling)
 
         indices = np.arange(p.n_actions, dtype=np.float64)
-        self.dqn = DQNAgent(network, rl, indices, resolve_device(rl.device), seed)
+        device = resolve_device(rl.device)
+        expected = ExogenousExpectation(p, device) if rl.dqn.exogenous_expectation else None
+        self.dqn = DQNAgent(network, rl, indices, device, seed, expected)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         return self.dqn.speeds(np.ascontiguousarray(obs, dtype=np.float32)).astype(np.int64)
