@@ -183,3 +183,21 @@ def test_a_double_dqn_saved_before_the_expectation_loads_without_it() -> None:
     assert not migrated.rl.dqn.exogenous_expectation
     saved_now = Settings(simulation={"price_model": "book"}).model_dump(mode="json")
     assert Settings(**saved_settings(saved_now)).rl.dqn.exogenous_expectation
+
+
+def test_the_diagnosis_scripts_exact_values_agree_with_the_dynamic_program() -> None:
+    """scripts/book_target_noise: the optimum's own table is worth 100 % of itself, the best
+    action's exact value is W in learner units, and an untrained network's values are off."""
+    from rl_order_execution.agents.book.reward import reward_unit
+    from rl_order_execution.market.book.optimum import solve_menu
+    from scripts.book_target_noise import exact_q, exact_share, q_errors
+
+    p = BookParams.from_settings({}, time_horizon=12)
+    sol = solve_menu(p)
+    assert exact_share(p, sol.policy) == pytest.approx(1.0, abs=1e-12)
+    q = exact_q(p)
+    w = sol.values * p.bps * reward_unit(p)
+    np.testing.assert_allclose(q.max(axis=-1), w, rtol=1e-12, atol=1e-12)
+    online, _ = _networks(p)
+    err, centred, gap = q_errors(p, online)
+    assert err > centred > 0 and gap > 0
