@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rl_order_execution.agents.book.base import book_params, tabulate
+from rl_order_execution.agents.book.base import book_params, grid_observations, tabulate
 from rl_order_execution.agents.book.dqn import BookDQN
 from rl_order_execution.agents.book.exogenous import ExogenousExpectation
 from rl_order_execution.agents.book.reward import reward_unit
@@ -64,16 +64,10 @@ def exact_q(p: BookParams) -> np.ndarray:
 
 
 def grid_obs(p: BookParams) -> tuple[np.ndarray, np.ndarray]:
-    """The observation of every (k, g, s, i) at the mid P0 and last move 0, and where q > 0 and
-    k < N - 1 (the states where actions differ)."""
+    """`grid_observations`, and where q > 0 and k < N - 1 (the states where actions differ)."""
     shape = (p.N, p.G, len(p.spreads), len(p.levels))
-    k, g, s, i = (x.reshape(-1) for x in np.indices(shape))
-    obs = np.zeros((len(k), 6), dtype=np.float32)
-    obs[:, 0] = (p.N - k) / p.N
-    obs[:, 1] = p.grid[g] / p.Q
-    obs[:, 4] = p.spreads[s]
-    obs[:, 5] = p.levels[i]
-    return obs, (p.grid[g] > 0) & (k < p.N - 1)
+    k, g = (x.reshape(-1) for x in np.indices(shape)[:2])
+    return grid_observations(p), (p.grid[g] > 0) & (k < p.N - 1)
 
 
 def q_errors(p: BookParams, net: torch.nn.Module) -> tuple[float, float, float]:

@@ -121,9 +121,9 @@ def validator_for(settings: Settings, p: BookParams) -> BookValidator:
     return BookValidator.from_stream(p, stream, 2 * settings.rl.validation_episodes)
 
 
-def tabulate(p: BookParams, agent: BookAgent) -> np.ndarray:
-    """The agent's action at every (k, g, s, i) of the exact solution's table (N, G, S, L), at the
-    mid P0 and last move 0 (the features the optimum ignores)."""
+def grid_observations(p: BookParams) -> np.ndarray:
+    """The observation at every (k, g, s, i) of the exact solution's table, flattened in that
+    order (N G S L, 6), at the mid P0 and last move 0 (the features the optimum ignores)."""
     shape = (p.N, p.G, len(p.spreads), len(p.levels))
     k, g, s, i = (x.reshape(-1) for x in np.indices(shape))
     obs = np.zeros((len(k), 6), dtype=np.float32)
@@ -131,4 +131,10 @@ def tabulate(p: BookParams, agent: BookAgent) -> np.ndarray:
     obs[:, 1] = p.grid[g] / p.Q
     obs[:, 4] = p.spreads[s]
     obs[:, 5] = p.levels[i]
-    return np.asarray(agent.act(obs)).reshape(shape)
+    return obs
+
+
+def tabulate(p: BookParams, agent: BookAgent) -> np.ndarray:
+    """The agent's action at every (k, g, s, i) of the exact solution's table (N, G, S, L)."""
+    shape = (p.N, p.G, len(p.spreads), len(p.levels))
+    return np.asarray(agent.act(grid_observations(p))).reshape(shape)
