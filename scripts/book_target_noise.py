@@ -125,13 +125,9 @@ def fitted_share(p: BookParams, hidden: list[int], steps: int) -> float:
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
 
-    class Greedy:
-        def act(self, o: np.ndarray) -> np.ndarray:
-            with torch.no_grad():
-                out: np.ndarray = net(torch.from_numpy(o)).argmax(dim=1).numpy()
-            return out
-
-    return exact_share(p, tabulate(p, Greedy()))  # type: ignore[arg-type]
+    with torch.no_grad():  # its greedy action at every (k, g, s, i), as `tabulate` takes them
+        greedy = net(torch.from_numpy(grid_observations(p))).argmax(dim=1).numpy()
+    return exact_share(p, greedy.reshape(p.N, p.G, len(p.spreads), len(p.levels)))
 
 
 def main(argv: list[str] | None = None) -> None:
