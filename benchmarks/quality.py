@@ -30,7 +30,7 @@ from rl_order_execution.experiment import evaluate_strategies, seed_list
 from rl_order_execution.files import write_text_atomic
 from rl_order_execution.market import MarketParams
 from rl_order_execution.reporting import write_json
-from rl_order_execution.strategies import TWAP, SnappedOptimalStrategy
+from rl_order_execution.strategies import TWAP, OptimalStrategy, SnappedOptimalStrategy, Strategy
 from rl_order_execution.sweeps.aggregate import read_cell
 from rl_order_execution.sweeps.command import sweep_command
 
@@ -102,9 +102,8 @@ def snapped_share(config: Path) -> float | None:
     if settings.simulation.price_model in ("replay", "book"):  # no speed schedule to round
         return None
     p = MarketParams.of(settings)
-    metrics = evaluate_strategies(settings, p, [TWAP(), SnappedOptimalStrategy()]).metrics(
-        exact_gap=optimum_gap(p)
-    )
+    strategies: list[Strategy] = [TWAP(), OptimalStrategy(), SnappedOptimalStrategy()]  # paired
+    metrics = evaluate_strategies(settings, p, strategies).metrics(exact_gap=optimum_gap(p))
     gap = metrics["optimal-snapped"].gap_captured
     return None if gap is None else gap.value
 

@@ -153,9 +153,19 @@ def test_a_checkpoint_of_the_previous_format_evaluates_to_the_same_numbers(
     assert result.exit_code == 0, result.output
     new = json.loads((out / "metrics.json").read_text())
     assert new["evaluation_seed"] == old["evaluation_seed"]
-    # every number the old code wrote, identical (the new code may write more of them)
+    # every number the old code wrote, identical (the new code may write more of them), but the
+    # gap captured: it is now paired with the optimum's own saving on these episodes, on purpose
     old_numbers, new_numbers = _numbers(old["strategies"]), _numbers(new["strategies"])
     assert len(old_numbers) > 100
+    for name, m in new["strategies"].items():
+        paired = m["savings_cost"]["avg_savings"] / m["gap_captured"]["gap"]
+        assert m["gap_captured"]["value"] == pytest.approx(paired, rel=1e-12), name
+        exact_gap = old["strategies"][name]["gap_captured"]["exact_gap"]
+        assert m["gap_captured"]["exact_gap"] == exact_gap
+    assert new["strategies"]["optimal"]["gap_captured"]["gap"] == pytest.approx(
+        new["strategies"]["optimal"]["savings_cost"]["avg_savings"], rel=1e-12
+    )
+    old_numbers = {k: v for k, v in old_numbers.items() if ".gap_captured." not in k}
     for key, value in old_numbers.items():
         same = new_numbers[key] == value or (
             isinstance(value, float) and math.isnan(value) and math.isnan(new_numbers[key])

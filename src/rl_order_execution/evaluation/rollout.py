@@ -19,7 +19,7 @@ from rl_order_execution.evaluation.statistics import (
     volume_metrics,
 )
 from rl_order_execution.market import FloatArray, MarketParams, MarketState, Shocks, market_step
-from rl_order_execution.strategies import Strategy
+from rl_order_execution.strategies import OptimalStrategy, Strategy
 
 CHUNK_EPISODES = 20_000  # episodes rolled out at once in an evaluation (bounded memory)
 SAMPLE_PATHS = 10_000  # full paths kept per strategy for the plots
@@ -183,14 +183,16 @@ class Evaluation:
         self, baseline: str = "twap", exact_gap: float | None = None
     ) -> dict[str, StrategyMetrics]:
         """Per strategy: IS and cost statistics, paired savings vs the baseline and, given the
-        exact E[C_TWAP] - E[C_opt], the share of it captured."""
+        exact E[C_TWAP] - E[C_opt], the share of the optimum's advantage captured: on these
+        episodes, against the optimum's own, where it was evaluated (`gap_captured`)."""
         p, anti = self.params, self.antithetic
         base = self.outcomes[baseline]
+        optimum = self._optimum_costs()
         out: dict[str, StrategyMetrics] = {}
         for name, o in self.outcomes.items():
             gap = None
             if exact_gap is not None:
-                gap = gap_captured(base.cost, o.cost, exact_gap, anti, negligible(p))
+                gap = gap_captured(base.cost, o.cost, exact_gap, anti, negligible(p), optimum)
             out[name] = StrategyMetrics(
                 is_=summary(o.shortfall, p, anti),
                 cost=summary(o.cost, p, anti),
@@ -201,6 +203,15 @@ class Evaluation:
                 volume=self._volume_metrics(base, o),
             )
         return out
+
+    def _optimum_costs(self) -> FloatArray | None:
+        """The exact optimum's costs on these episodes, the denominator of the gap captured;
+        None where it was not evaluated, or with lots (its lot-rounded trades are not the bound:
+        the gap is then measured against the exact, continuous one)."""
+        if self.params.lot_size > 0:
+            return None
+        name = next((s.name for s in self.strategies if isinstance(s, OptimalStrategy)), None)
+        return None if name is None else self.outcomes[name].cost
 
     def _volume_metrics(self, base: Outcomes, o: Outcomes) -> VolumeMetrics | None:
         """VWAP slippage and participation, where both outcomes measured them."""

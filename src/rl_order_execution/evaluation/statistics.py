@@ -174,16 +174,34 @@ def savings_stats(
 
 @dataclass(frozen=True)
 class GapCaptured:
-    """(C_TWAP - C) / (C_TWAP - C_opt) with a paired 95 % interval; exact_gap is the exact
-    E[C_TWAP] - E[C_opt] in $."""
+    """(C_TWAP - C) / (C_TWAP - C_opt) with a paired 95 % interval.
+
+    exact_gap is the exact E[C_TWAP] - E[C_opt] in $ (on replayed bars and the book: the
+    bound's advantage on the test episodes). gap, where given, is the optimum's advantage on
+    the test episodes, the denominator of value.
+    """
 
     value: float
     ci95_low: float
     ci95_high: float
     exact_gap: float
+    gap: float | None = field(default=None, metadata=OPTIONAL)
 
     def to_json(self) -> dict[str, float]:
         return json_fields(self)
+
+
+def _paired_ratio(
+    d: FloatArray, g: FloatArray, antithetic: bool
+) -> tuple[float, float, float, float] | None:
+    """mean d / mean g with a delta-method 95 % interval, d and g measured on the same
+    episodes: (ratio, low, high, mean g); None where mean g <= 0 or fewer than two units."""
+    gap = float(g.mean())
+    if gap <= 0 or len(d) < 2:
+        return None
+    ratio = float(d.mean()) / gap
+    se = standard_error((d - ratio * g) / gap, antithetic)
+    return ratio, ratio - Z95 * se, ratio + Z95 * se, gap
 
 
 def gap_captured(
@@ -192,8 +210,14 @@ def gap_captured(
     exact_gap: float,
     antithetic: bool = False,
     floor: float = 0.0,
+    optimum: FloatArray | None = None,
 ) -> GapCaptured | None:
     """The share of the exact optimum's advantage over the baseline that `values` capture.
+
+    Given the optimum's costs on the same episodes, it is the paired ratio (mean baseline -
+    mean values) / (mean baseline - mean optimum), with a delta-method interval: the test
+    episodes' luck, which the strategy shares with the optimum, cancels. Without them (lot-rounded
+    markets, whose executed optimum is not the bound), it is the mean saving over exact_gap.
 
     None when the optimum's advantage over TWAP is not larger than the noise of the estimate or
     than `floor` (float rounding: with lambda = 0 and mu = 0 the optimum is TWAP itself).
@@ -202,6 +226,12 @@ def gap_captured(
     se = standard_error(s, antithetic)
     if exact_gap <= max(2 * se, floor, 1e-12):
         return None
+    if optimum is not None:
+        paired = _paired_ratio(s, baseline - optimum, antithetic)
+        if paired is None:
+            return None
+        value, low, high, gap = paired
+        return GapCaptured(value, low, high, exact_gap, gap)
     mean = float(s.mean())
     return GapCaptured(
         value=mean / exact_gap,
@@ -217,13 +247,8 @@ def ratio_captured(
     """(mean baseline - mean values) / (mean baseline - mean bound), paired per episode, with a
     delta-method 95 % interval (both means are estimated on the same episodes). None when the
     bound is not better than the baseline on average."""
-    d, g = baseline - values, baseline - bound
-    gap = float(g.mean())
-    if gap <= 0 or len(d) < 2:
-        return None
-    ratio = float(d.mean()) / gap
-    se = float(((d - ratio * g) / gap).std(ddof=1)) / math.sqrt(len(d))
-    return GapCaptured(ratio, ratio - Z95 * se, ratio + Z95 * se, gap)
+    paired = _paired_ratio(baseline - values, baseline - bound, False)
+    return None if paired is None else GapCaptured(*paired)
 
 
 @dataclass(frozen=True)
