@@ -3,11 +3,16 @@ test episodes, so that the episodes' luck, which every strategy shares with the 
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from rl_order_execution.cli import app
 from rl_order_execution.evaluation import Evaluation, StrategyMetrics, evaluate, optimum_gap
 from rl_order_execution.evaluation.statistics import Z95, gap_captured, standard_error
 from rl_order_execution.market import MarketParams, shock_matrix
@@ -80,3 +85,26 @@ def test_no_share_where_the_optimum_is_twap_or_does_no_better_on_the_episodes() 
     assert gap_captured(twap, twap - 1.0, 1e-13, optimum=twap - 1.0) is None  # no advantage
     # an exact advantage, but an optimum that did no better than TWAP on these episodes
     assert gap_captured(twap, twap - 1.0, 1.0, optimum=twap + 0.5) is None
+
+
+def test_evaluate_on_fresh_test_episodes_with_eval_seed(tmp_path: Path) -> None:
+    """`rl-exec evaluate --eval-seed`: the same agent on other test episodes; the same seed twice
+    gives the same numbers, and a bad seed is refused in one line naming the setting."""
+    checkpoint = Path(__file__).parent / "data" / "old_ddqn" / "model.pt"
+    runner = CliRunner()
+
+    def run(seed: int, folder: str) -> dict[str, Any]:
+        out = tmp_path / folder
+        args = ["evaluate", "--checkpoint", str(checkpoint), "--output-dir", str(out)]
+        result = runner.invoke(app, [*args, "--eval-episodes", "200", "--eval-seed", str(seed)])
+        assert result.exit_code == 0, result.output
+        data: dict[str, Any] = json.loads((out / "metrics.json").read_text())
+        return data
+
+    first, again, other = run(11, "a"), run(11, "b"), run(12, "c")
+    assert first["evaluation_seed"] == 11 and other["evaluation_seed"] == 12
+    assert first["strategies"] == again["strategies"]
+    assert first["strategies"]["agent"]["cost_mean"] != other["strategies"]["agent"]["cost_mean"]
+    result = runner.invoke(app, ["evaluate", "--checkpoint", str(checkpoint), "--eval-seed", "-1"])
+    assert result.exit_code == 2
+    assert "evaluation.seed" in result.output and "Traceback" not in result.output

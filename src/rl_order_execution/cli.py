@@ -124,6 +124,14 @@ DeviceOpt = Annotated[str | None, typer.Option("--device", help="cpu, cuda or au
 EvalEpisodesOpt = Annotated[
     int | None, typer.Option("--eval-episodes", help="Shared-shock test episodes.")
 ]
+EvalSeedOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--eval-seed",
+        help="Seed of the test episodes (evaluation.seed): fresh episodes, to see how much a "
+        "figure owes to one test set.",
+    ),
+]
 NoBestOpt = Annotated[
     bool, typer.Option("--no-best-params", help="Ignore config/best_params.yaml.")
 ]
@@ -352,6 +360,7 @@ def evaluate(
     ] = None,
     device: DeviceOpt = None,
     eval_episodes: EvalEpisodesOpt = None,
+    eval_seed: EvalSeedOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Evaluate a saved agent against TWAP on shared shocks: on the market it was trained on, or
@@ -374,8 +383,9 @@ def evaluate(
     settings = loaded.settings
     if market is not None:
         settings = market_for_evaluation(settings, build_settings(market, True)[0], str(market))
-    if eval_episodes is not None:
-        evaluation = _validated(settings.evaluation, episodes=eval_episodes)
+    changes = {"episodes": eval_episodes, "seed": eval_seed}
+    if changes := {key: value for key, value in changes.items() if value is not None}:
+        evaluation = _validated(settings.evaluation, **changes)
         settings = settings.model_copy(update={"evaluation": evaluation})
     if name is not None and (market is None or output_dir is not None or run_name is not None):
         raise SettingsError("--name names the folder of an evaluation on --market; give --market")
@@ -433,7 +443,11 @@ def _note_ignored_env(config_given: bool) -> None:
         console.print(
             f"note: {', '.join(ignored)} not used: evaluate runs the market and agent settings "
             "saved in the checkpoint"
-            + ("" if config_given else " (test settings: from --config or --eval-episodes)"),
+            + (
+                ""
+                if config_given
+                else " (test settings: from --config, --eval-episodes or --eval-seed)"
+            ),
             highlight=False,
         )
 
