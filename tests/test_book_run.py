@@ -204,6 +204,12 @@ def test_run_on_the_book_preset_writes_every_output(
     agent = metrics["agents"]["agent"]
     assert agent["kind"] == "ddqn" and agent["action_set"] == "menu"
     assert agent["advantage_share"] == strategies["agent"]["advantage_share"]["menu"]
+    # gap_captured means what it means on simulated markets: the paired share of the own set's
+    for name, own in (("agent", "menu"), ("passive", "menu"), ("optimal-continuous", "continuous")):
+        share, gap = strategies[name]["advantage_share"][own], strategies[name]["gap_captured"]
+        assert gap["value"] == pytest.approx(share["value"], rel=1e-12)
+        ratio = share["gap_bps"] / share["exact_gap_bps"]  # unit-free: $ there, bps here
+        assert gap["gap"] / gap["exact_gap"] == pytest.approx(ratio, rel=1e-9)
     assert metrics["training"]["agent"]["updates"] > 0
     provenance = metrics["provenance"]
     assert provenance["agent"]["kind"] == "ddqn" and provenance["seeds"]["training"] == [42]

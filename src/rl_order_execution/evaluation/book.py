@@ -140,8 +140,8 @@ class BookStrategyMetrics:
     limit_posted: float  # limit orders posted per episode (mean)
     limit_filled: float  # limit orders filled per episode (mean)
     passive_share: Spread  # shares sold by limit orders / Q, per episode
-    # the simulated market's gap_captured, of the optimum of the strategy's own action set:
-    # mean paired savings vs TWAP over the exact E[C_TWAP] - E[C_opt] ($)
+    # the simulated market's gap_captured, of the optimum of the strategy's own action set: its
+    # advantage_share of that set, with the exact E[C_TWAP] - E[C_opt] ($) as exact_gap
     gap_captured: GapCaptured | None = None
     exact: ExactValues | None = None  # the references' exact E[IS], E[C]
 
@@ -200,7 +200,11 @@ def book_metrics(
             limit_filled=float(o.filled.mean()),
             passive_share=spread(o.passive_share),
             gap_captured=gap_captured(
-                twap.cost, o.cost, gaps[own.get(name, "menu")] / p.bps, floor=1e-6 / p.bps
+                twap.cost,
+                o.cost,
+                gaps[own.get(name, "menu")] / p.bps,
+                floor=1e-6 / p.bps,
+                optimum=outcomes[OPTIMA[own.get(name, "menu")]].cost,
             ),
             exact=references.exact.get(name),
         )
