@@ -293,9 +293,10 @@ FAMILY_COLUMNS: dict[str, FamilyColumns] = {
 }
 
 FAMILY_SHARE = {
-    "simulated": "the exact optimum's advantage over TWAP",
-    "volume": "the exact optimum's advantage over TWAP",
-    "replay": "the hindsight schedule's advantage over TWAP (a look-ahead bound)",
+    "simulated": "the exact optimum's advantage over TWAP (the optimum run on the same episodes)",
+    "volume": "the exact optimum's advantage over TWAP (the optimum run on the same episodes)",
+    "replay": "the hindsight schedule's advantage over TWAP (a look-ahead bound, run on the same "
+    "episodes)",
     "book": "the advantage over TWAP of the exact optimum of the agent's own action set (that "
     "optimum run on the same episodes)",
 }
