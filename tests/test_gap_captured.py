@@ -108,3 +108,19 @@ def test_evaluate_on_fresh_test_episodes_with_eval_seed(tmp_path: Path) -> None:
     result = runner.invoke(app, ["evaluate", "--checkpoint", str(checkpoint), "--eval-seed", "-1"])
     assert result.exit_code == 2
     assert "evaluation.seed" in result.output and "Traceback" not in result.output
+
+
+def test_the_report_says_what_the_share_divides_by() -> None:
+    from rl_order_execution.reporting.tables import gap_note
+
+    _, metrics = _shares(MEAN_REVERTING, 7, 400)
+    share = metrics["optimal-snapped"].gap_captured
+    assert share is not None and share.gap is not None
+    note = gap_note(metrics)
+    assert note is not None and "on these episodes" in note
+    assert f"{share.gap:,.2f} $" in note and f"{share.exact_gap:,.2f} $" in note
+    _, unpaired = _shares(MEAN_REVERTING, 7, 400, with_optimum=False)
+    assert "expected advantage" in (gap_note(unpaired) or "")
+    assert gap_note({name: m for name, m in metrics.items() if name == "twap"}) is not None
+    metrics_without = _shares(MarketParams(lam=0.0), 7, 400)[1]  # the optimum is TWAP: no share
+    assert gap_note(metrics_without) is None

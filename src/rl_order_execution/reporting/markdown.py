@@ -13,6 +13,7 @@ from rl_order_execution.reporting.tables import (
     VOLUME_NOTE,
     fmt,
     gap_ci,
+    gap_note,
     impact_line,
     savings_ci,
     seeds_rows,
@@ -170,6 +171,7 @@ def markdown_report(report: RunReport, plots: Mapping[str, str]) -> str:
         "",
         "n.s. = not significantly different from TWAP (paired test, 5 %).",
         "",
+        *([f"{note}.", ""] if (note := gap_note(report.strategies)) else []),
         "## Tails of the IS savings vs TWAP (bps, per episode)",
         "",
         _md_table(

@@ -47,15 +47,30 @@ def gap_ci(gap: GapCaptured | None) -> str:
     return f"{gap.value:.1%} [{gap.ci95_low:.1%}, {gap.ci95_high:.1%}]"
 
 
+def gap_note(metrics: Mapping[str, StrategyMetrics]) -> str | None:
+    """What the gap captured divides by: the exact optimum's advantage over TWAP on these
+    episodes, next to its expectation (their ratio is the test set's luck, which cancels)."""
+    gap = next((m.gap_captured for m in metrics.values() if m.gap_captured is not None), None)
+    if gap is None:
+        return None
+    if gap.gap is None:
+        return f"gap captured: of the exact optimum's expected advantage, {gap.exact_gap:,.2f} $"
+    return (
+        f"gap captured: of the exact optimum's advantage on these episodes, {gap.gap:,.2f} $ "
+        f"({gap.gap / gap.exact_gap:.1%} of its expected {gap.exact_gap:,.2f} $)"
+    )
+
+
 def metrics_table(
     metrics: Mapping[str, StrategyMetrics], episodes: int, what: str = "shared-shock episodes"
 ) -> Table:
     """Costs per strategy (bps of Q*P0): shortfall, risk-adjusted cost, gap captured, and
     against the market's volume the columns of `volume_columns`, explained in the caption."""
     volume = volume_columns(metrics)
+    notes = [note for note in (gap_note(metrics), VOLUME_NOTE if volume else None) if note]
     table = Table(
         title=f"Costs on {episodes:,} {what} (bps of Q*P0)",
-        caption=VOLUME_NOTE if volume else None,
+        caption="\n".join(notes) or None,
     )
     for col in ("strategy", "IS mean", "IS std", "cost mean", "cost std", "cost mean $"):
         table.add_column(col, justify="right")
