@@ -30,6 +30,7 @@ from rl_order_execution.agents.book.dqn import BookDQN
 from rl_order_execution.agents.book.exogenous import ExogenousExpectation
 from rl_order_execution.agents.book.reward import reward_unit
 from rl_order_execution.agents.checkpoint import load_any_checkpoint
+from rl_order_execution.agents.dqn.agent import sampled_next_value
 from rl_order_execution.agents.dqn.network import QNetwork
 from rl_order_execution.agents.dqn.replay import Batch
 from rl_order_execution.market.book import BookParams, BookVecEnv
@@ -99,8 +100,7 @@ def target_noise(p: BookParams, book: BookDQN, episodes: int = 4096) -> tuple[fl
         )
         with torch.no_grad():
             average = expected(net, net, batch)
-            q = net(batch.next_obs)
-            sampled = q.gather(1, q.argmax(dim=1, keepdim=True)).squeeze(1)
+            sampled = sampled_next_value(net, net, batch)
         diffs.append((sampled - average).numpy())
         obs = nxt
     d = np.concatenate(diffs)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rl_order_execution.agents.dqn.agent import double_dqn_value
 from rl_order_execution.agents.dqn.replay import Batch
 from rl_order_execution.market.book import BookParams
 
@@ -66,7 +67,6 @@ class ExogenousExpectation:
         nxt[:, :, SPREAD] = self.next_spreads
         nxt[:, :, IMBALANCE] = self.next_levels
         flat = nxt.reshape(B * self.outcomes, -1)
-        chosen = online(flat).argmax(dim=1, keepdim=True)  # the online net picks
-        values = target(flat).gather(1, chosen).reshape(B, self.outcomes)  # the target scores
+        values = double_dqn_value(online(flat), target(flat)).reshape(B, self.outcomes)
         expected: torch.Tensor = (self.weights(batch.obs) * values).sum(dim=1)
         return expected
