@@ -64,7 +64,6 @@ from rl_order_execution.runs.training import (
 )
 from rl_order_execution.strategies import (
     CALIBRATED,
-    OptimalStrategy,
     Strategy,
     reference_strategies,
     replay_references,
@@ -119,7 +118,7 @@ def sanity_warnings(evaluation: Evaluation, exact: bool) -> list[str]:
             "(q, S): 'optimal' is an approximation (the GBM recursion's policy), so no gap "
             "captured and no look-ahead check are reported"
         )
-    optimal = next((s for s in evaluation.strategies if isinstance(s, OptimalStrategy)), None)
+    optimal = evaluation.optimal_strategy
     if optimal is not None and optimal.clip_share > 0:
         warnings.append(
             f"the sell-only constraint bound the exact optimum in {optimal.clip_share:.3%} of "

@@ -208,10 +208,15 @@ class Evaluation:
         """The exact optimum's costs on these episodes, the denominator of the gap captured;
         None where it was not evaluated, or with lots (its lot-rounded trades are not the bound:
         the gap is then measured against the exact, continuous one)."""
-        if self.params.lot_size > 0:
+        optimal = self.optimal_strategy
+        if self.params.lot_size > 0 or optimal is None:
             return None
-        name = next((s.name for s in self.strategies if isinstance(s, OptimalStrategy)), None)
-        return None if name is None else self.outcomes[name].cost
+        return self.outcomes[optimal.name].cost
+
+    @property
+    def optimal_strategy(self) -> OptimalStrategy | None:
+        """The exact optimum among the evaluated strategies, if it is one of them."""
+        return next((s for s in self.strategies if isinstance(s, OptimalStrategy)), None)
 
     def _volume_metrics(self, base: Outcomes, o: Outcomes) -> VolumeMetrics | None:
         """VWAP slippage and participation, where both outcomes measured them."""
